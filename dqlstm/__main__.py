@@ -1,0 +1,3 @@
+from dqlstm.cli import main
+
+raise SystemExit(main())
