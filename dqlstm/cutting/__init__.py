@@ -1,0 +1,1 @@
+"""Circuit cutting engines (cut-exact, sampled) and the CutEstimator facade."""
