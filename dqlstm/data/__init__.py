@@ -1,0 +1,34 @@
+"""Benchmark series (NARMA-n, damped oscillator), scaling, windows, splits."""
+
+from dqlstm.data.dataset import (
+    SCALE_FITS,
+    TASKS,
+    WindowedSeries,
+    generate_series,
+    load_dataset,
+    prepare_series,
+    task_order,
+)
+from dqlstm.data.narma import NARMA_INPUTS, narma_input, narma_series
+from dqlstm.data.oscillator import OscillatorSolution, damped_oscillator, oscillator_series
+from dqlstm.data.windows import MinMaxScaler, check_finite, num_train_windows, sliding_windows
+
+__all__ = [
+    "NARMA_INPUTS",
+    "SCALE_FITS",
+    "TASKS",
+    "MinMaxScaler",
+    "OscillatorSolution",
+    "WindowedSeries",
+    "check_finite",
+    "damped_oscillator",
+    "generate_series",
+    "load_dataset",
+    "narma_input",
+    "narma_series",
+    "num_train_windows",
+    "oscillator_series",
+    "prepare_series",
+    "sliding_windows",
+    "task_order",
+]
