@@ -1,0 +1,320 @@
+"""Run configuration: TOML files checked against a schema, resolved to a plain dict.
+
+Sections and keys (defaults in brackets)::
+
+    [data]   task ["narma5"] in narma5|narma10|narma|oscillator, order (NARMA order;
+             required for task="narma"), length [300 NARMA, 240 oscillator],
+             window [4], train_fraction [0.67], input ["sine"] in sine|random,
+             scale ["all"] in all|train (what the MinMax scaler is fitted on),
+             seed [train.seed] (random NARMA input)
+    [model]  kind ["qlstm"] in lstm|qlstm, hidden_size [4], num_layers [1] (LSTM),
+             n_qubits [4], ansatz ["chen2020"], layers [2], dressed [true],
+             module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled
+    [train]  optimizer ["rmsprop"] in rmsprop|adam, lr [0.01], epochs [100],
+             batch_size [10], seed [0]
+    [qpus]   free-form; kept as given for the backends
+    [run]    out (output folder; the CLI defaults it to runs/<config stem>)
+
+A resolved config has every key filled in except those without meaning
+(``order`` for the oscillator, ``run.out`` until the CLI sets it): TOML has
+no null, so absent means "not applicable".
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+from dqlstm.circuits.ansatz import ANSATZE
+from dqlstm.data.dataset import DEFAULT_LENGTH, SCALE_FITS, TASKS, task_order
+from dqlstm.data.narma import NARMA_INPUTS
+from dqlstm.models.regressor import MODEL_KINDS
+
+MODES = ("exact", "cut-exact", "sampled")
+OPTIMIZERS = ("rmsprop", "adam")
+FREE_FORM_SECTIONS = ("qpus",)
+
+
+class ConfigError(ValueError):
+    """An invalid configuration (unknown key, wrong type, value out of range)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """Schema entry: accepted type, default (``None`` = no default), constraints."""
+
+    type: type
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    check: Callable[[Any], str | None] | None = None  # returns a problem or None
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _open_unit(v: Any) -> str | None:
+    return None if 0 < v < 1 else "must be strictly between 0 and 1"
+
+
+def _at_least(n: int) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= n else f"must be >= {n}"
+
+
+def _non_empty(v: Any) -> str | None:
+    return None if str(v).strip() else "must not be empty"
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "data": {
+        "task": Key(str, "narma5", choices=TASKS),
+        "order": Key(int, None, check=_positive),
+        "length": Key(int, None, check=_at_least(2)),
+        "window": Key(int, 4, check=_positive),
+        "train_fraction": Key(float, 0.67, check=_open_unit),
+        "input": Key(str, "sine", choices=NARMA_INPUTS),
+        "scale": Key(str, "all", choices=SCALE_FITS),
+        "seed": Key(int, None, check=_non_negative),
+    },
+    "model": {
+        "kind": Key(str, "qlstm", choices=MODEL_KINDS),
+        "hidden_size": Key(int, 4, check=_positive),
+        "num_layers": Key(int, 1, check=_positive),
+        "n_qubits": Key(int, 4, check=_positive),
+        "ansatz": Key(str, "chen2020", choices=ANSATZE),
+        "layers": Key(int, 2, check=_positive),
+        "dressed": Key(bool, True),
+        "module_size": Key(int, 3, check=_positive),
+        "links": Key(int, 0, check=_non_negative),
+        "mode": Key(str, "exact", choices=MODES),
+    },
+    "train": {
+        "optimizer": Key(str, "rmsprop", choices=OPTIMIZERS),
+        "lr": Key(float, 0.01, check=_positive),
+        "epochs": Key(int, 100, check=_non_negative),
+        "batch_size": Key(int, 10, check=_positive),
+        "seed": Key(int, 0, check=_non_negative),
+    },
+    "qpus": {},
+    "run": {
+        "out": Key(str, None, check=_non_empty),
+    },
+}
+SECTIONS = tuple(SCHEMA)
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean (true/false)"}
+
+
+def _suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_value(section: str, name: str, key: Key, value: Any, source: str) -> Any:
+    where = f"{source}: [{section}] {name}"
+    # bool is an int subclass in Python; a TOML true is never a count.
+    ok = isinstance(value, key.type) and not (key.type is not bool and isinstance(value, bool))
+    if key.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{where} must be {_TYPE_NAMES[key.type]}, got {type(value).__name__} {value!r}")
+    if key.type is float and not math.isfinite(value):
+        raise ConfigError(f"{where} must be finite, got {value!r}")
+    if key.choices is not None and value not in key.choices:
+        raise ConfigError(
+            f"{where} = {value!r} is not allowed; choose one of {list(key.choices)}"
+            + _suggest(str(value), [str(c) for c in key.choices])
+        )
+    if key.check is not None:
+        problem = key.check(value)
+        if problem:
+            raise ConfigError(f"{where} {problem}, got {value!r}")
+    return value
+
+
+def validate(raw: Mapping[str, Any], source: str = "config") -> dict[str, dict[str, Any]]:
+    """Check sections, key names and types; return a deep copy (no defaults filled)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: a config must be a table, got {type(raw).__name__}")
+    out: dict[str, dict[str, Any]] = {}
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(
+                f"{source}: unknown section [{section}]; allowed sections: {list(SECTIONS)}"
+                + _suggest(section, SECTIONS)
+            )
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table, got {type(table).__name__} {table!r}")
+        if section in FREE_FORM_SECTIONS:
+            out[section] = copy.deepcopy(dict(table))
+            continue
+        keys = SCHEMA[section]
+        checked: dict[str, Any] = {}
+        for name, value in table.items():
+            if name not in keys:
+                raise ConfigError(
+                    f"{source}: unknown key {name!r} in section [{section}]; allowed keys: {list(keys)}"
+                    + _suggest(name, list(keys))
+                )
+            checked[name] = _check_value(section, name, keys[name], value, source)
+        out[section] = checked
+    return out
+
+
+def _set_dotted(cfg: dict[str, dict[str, Any]], dotted: str, value: Any) -> None:
+    section, _, name = dotted.partition(".")
+    if not name:
+        raise ConfigError(f"override {dotted!r} must look like 'section.key'")
+    cfg.setdefault(section, {})[name] = value
+
+
+def resolve_config(
+    raw: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    source: str = "config",
+) -> dict[str, dict[str, Any]]:
+    """Validate ``raw``, apply ``overrides`` (``{"train.epochs": 5}``; ``None``
+    values are skipped), fill defaults and derived values."""
+    cfg = validate(raw, source)
+    if overrides:
+        for dotted, value in overrides.items():
+            if value is not None:
+                _set_dotted(cfg, dotted, value)
+        cfg = validate(cfg, f"{source} (with command-line overrides)")
+
+    resolved: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        given = cfg.get(section, {})
+        if section in FREE_FORM_SECTIONS:
+            resolved[section] = given
+            continue
+        resolved[section] = {
+            name: given.get(name, key.default)
+            for name, key in keys.items()
+            if given.get(name, key.default) is not None
+        }
+
+    data = resolved["data"]
+    try:
+        order = task_order(data["task"], data.get("order"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    if order is not None:
+        data["order"] = order
+    data.setdefault("length", DEFAULT_LENGTH["oscillator" if order is None else "narma"])
+    if data["window"] >= data["length"]:
+        raise ConfigError(
+            f"{source}: [data] window = {data['window']} is too long for a series of "
+            f"length {data['length']} (need window < length)"
+        )
+    data.setdefault("seed", resolved["train"]["seed"])
+    resolved["data"] = {k: data[k] for k in SCHEMA["data"] if k in data}  # schema order
+    return resolved
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; syntax errors name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file not found: {p}")
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Read, validate and resolve a TOML config file."""
+    return resolve_config(read_toml(path), overrides, source=str(path))
+
+
+def default_config_path() -> Path:
+    """The config shipped inside the package (NARMA-5, 4-qubit QLSTM)."""
+    return Path(str(resources.files("dqlstm") / "configs" / "default.toml"))
+
+
+# --- writing ------------------------------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        # JSON string escapes are a subset of TOML basic-string escapes.
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise ConfigError(f"cannot write {type(value).__name__} {value!r} to TOML")
+
+
+def _toml_table(prefix: list[str], table: Mapping[str, Any], lines: list[str]) -> None:
+    lines.append(f"[{'.'.join(_toml_key(p) for p in prefix)}]")
+    subtables = []
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            subtables.append((key, value))
+        elif value is not None:
+            lines.append(f"{_toml_key(str(key))} = {_toml_value(value)}")
+    lines.append("")
+    for key, value in subtables:
+        _toml_table(prefix + [str(key)], value, lines)
+
+
+def to_toml(cfg: Mapping[str, Mapping[str, Any]]) -> str:
+    """Serialise a config (tables of scalars, arrays and sub-tables) as TOML."""
+    lines: list[str] = []
+    for section, table in cfg.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"top-level entry {section!r} must be a table to write TOML")
+        _toml_table([str(section)], table, lines)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def dump_config(cfg: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``cfg`` as TOML or JSON, chosen by the file suffix."""
+    p = Path(path)
+    if p.suffix == ".toml":
+        p.write_text(to_toml(cfg))
+    elif p.suffix == ".json":
+        p.write_text(json.dumps(cfg, indent=2, default=str) + "\n")
+    else:
+        raise ConfigError(f"config output must end in .toml or .json, got {p.name}")
+    return p
