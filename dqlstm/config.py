@@ -11,7 +11,8 @@ Sections and keys (defaults in brackets)::
              n_qubits [4], ansatz ["chen2020"], layers [2], dressed [true],
              module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled
     [train]  optimizer ["rmsprop"] in rmsprop|adam, lr [0.01], epochs [100],
-             batch_size [10], seed [0]
+             batch_size [10], seed [0], threads [1] (torch intra-op threads;
+             0 keeps torch's default - small models run fastest on one thread)
     [qpus]   free-form; kept as given for the backends
     [run]    out (output folder; the CLI defaults it to runs/<config stem>)
 
@@ -113,6 +114,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "epochs": Key(int, 100, check=_non_negative),
         "batch_size": Key(int, 10, check=_positive),
         "seed": Key(int, 0, check=_non_negative),
+        "threads": Key(int, 1, check=_non_negative),
     },
     "qpus": {},
     "run": {
