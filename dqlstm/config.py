@@ -7,7 +7,7 @@ Sections and keys (defaults in brackets)::
              window [4], train_fraction [0.67], input ["sine"] in sine|random,
              scale ["all"] in all|train (what the MinMax scaler is fitted on),
              seed [train.seed] (random NARMA input)
-    [model]  kind ["qlstm"] in lstm|qlstm, hidden_size [4], num_layers [1] (LSTM),
+    [model]  kind ["qlstm"] in lstm|qlstm, hidden_size [5], num_layers [1] (LSTM),
              n_qubits [4], ansatz ["chen2020"], layers [2], dressed [true],
              module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled
     [train]  optimizer ["rmsprop"] in rmsprop|adam, lr [0.01], epochs [100],
@@ -98,7 +98,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "model": {
         "kind": Key(str, "qlstm", choices=MODEL_KINDS),
-        "hidden_size": Key(int, 4, check=_positive),
+        "hidden_size": Key(int, 5, check=_positive),
         "num_layers": Key(int, 1, check=_positive),
         "n_qubits": Key(int, 4, check=_positive),
         "ansatz": Key(str, "chen2020", choices=ANSATZE),

@@ -1,0 +1,59 @@
+"""``dqlstm train [CONFIG] [--epochs N] [--out DIR] [--mode M] [--resume] [--force] [--seed S] [--quiet]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dqlstm.config import MODES, default_config_path, load_config
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="train an LSTM/QLSTM from a TOML config",
+        description=(
+            "Train the model described by CONFIG and write metrics.json, config.toml, "
+            "checkpoint.pt and plots to the output folder."
+        ),
+    )
+    parser.add_argument(
+        "config",
+        nargs="?",
+        default=None,
+        metavar="CONFIG",
+        help="TOML config file (default: the packaged NARMA-5 QLSTM config)",
+    )
+    parser.add_argument("--epochs", type=int, default=None, metavar="N", help="override train.epochs")
+    parser.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default: run.out, else runs/<config stem>)"
+    )
+    parser.add_argument("--mode", choices=MODES, default=None, help="override model.mode (QLSTM execution engine)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="override train.seed")
+    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing run in the output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from dqlstm.training.run import run_training  # torch import only when training
+
+    if args.epochs is not None and args.epochs < 0:
+        raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
+    config_path = Path(args.config) if args.config else default_config_path()
+    overrides = {"train.epochs": args.epochs, "train.seed": args.seed, "model.mode": args.mode}
+    cfg = load_config(config_path, overrides)
+    out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
+    result = run_training(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)
+    if not args.quiet:
+        final = result.metrics["final"]
+        print(
+            f"{result.metrics['model']['class']} on {result.data.name}: "
+            f"{result.metrics['num_parameters']} parameters, {final['epoch']} epochs, "
+            f"train MSE {final['train_loss']:.3e}, test MSE {final['test_loss']:.3e} -> {out}",
+            file=sys.stdout,
+        )
+    return 0
