@@ -1,0 +1,152 @@
+"""Build QPUs and a pool from a ``[qpus]`` TOML table.
+
+Schema (every key optional unless marked)::
+
+    [qpus]
+    engine = "local"          # "local" (one thread per QPU) | "ray" (one actor per QPU)
+    seed = 1234               # pool seed: same seed -> same counts
+    shots = 1024              # default shots of PUBs given without shots
+    timeout = 120.0           # seconds per job before it is rerouted (default: none)
+    retries = 3               # retries per PUB after its first failure
+    backoff = 0.5             # first retry delay (s), doubled per retry ...
+    max_backoff = 30.0        # ... up to this
+    cache_size = 4096         # LRU entries; 0 disables the cache
+    ray_address = "auto"      # engine = "ray" only: existing cluster (default: local Ray)
+
+    [[qpus.devices]]          # required, one table per device (or group)
+    kind = "aer"              # "aer" (default) | "ibm"
+    name = "aer"              # required; with count = N the names are aer0 .. aer{N-1}
+    count = 1                 # identical copies of this device
+    # aer:
+    num_qubits = 5            # required unless noise.fake_backend gives it
+    seed = 7                  # for QPU.run outside a pool
+    noise = { depolarizing_1q = 1e-3, depolarizing_2q = 1e-2, readout = 0.02 }
+    # noise = { fake_backend = "FakeManilaV2" }
+    coupling_map = [[0, 1], [1, 2]]
+    max_parallel_threads = 1
+    optimization_level = 1
+    # ibm:
+    backend = "ibm_torino"    # required; "FakeManilaV2" etc. = local testing mode
+    num_qubits = 8            # cap on fragment width (default: device size)
+    channel = "ibm_quantum_platform"
+    instance = "<CRN or name>"  # not a secret; the token comes from the saved account / env
+    optimization_level = 1
+    local_noise = true        # fake backends only
+    job_timeout = 600.0
+
+Unknown keys and bad values raise :class:`BackendConfigError` naming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .aer import AerQPU
+from .errors import BackendConfigError
+from .ibm import IBMRuntimeQPU
+from .noise import fake_backend
+from .pool import QPUPool
+from .qpu import QPU
+
+_COMMON = {"kind", "name", "count"}
+_AER_KEYS = _COMMON | {"num_qubits", "seed", "noise", "coupling_map", "max_parallel_threads", "optimization_level"}
+_IBM_KEYS = _COMMON | {"backend", "num_qubits", "channel", "instance", "optimization_level", "local_noise",
+                       "job_timeout"}
+_POOL_KEYS = {"engine", "seed", "shots", "timeout", "retries", "backoff", "max_backoff", "cache_size",
+              "ray_address", "devices"}
+_SECRETS = {"token", "api_key", "apikey", "password"}
+
+
+def qpu_from_config(config: Mapping[str, Any]) -> QPU:
+    """One QPU from a ``[[qpus.devices]]`` entry (``count`` must be 1 or absent)."""
+    qpus = _qpus_from_entry(config, 0)
+    if len(qpus) != 1:
+        raise BackendConfigError("qpu_from_config builds one QPU; use pool_from_config for count > 1")
+    return qpus[0]
+
+
+def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
+    """A :class:`QPUPool` from the ``[qpus]`` table (or a whole config holding one)."""
+    if not isinstance(config, Mapping):
+        raise BackendConfigError(f"[qpus] must be a table, got {type(config).__name__}")
+    table = config["qpus"] if "qpus" in config else config
+    if not isinstance(table, Mapping):
+        raise BackendConfigError("[qpus] must be a table")
+    _reject_unknown(table, _POOL_KEYS, "[qpus]")
+    devices = table.get("devices")
+    if not isinstance(devices, list) or not devices:
+        raise BackendConfigError("[qpus] needs at least one [[qpus.devices]] entry")
+    qpus = [q for i, entry in enumerate(devices) for q in _qpus_from_entry(entry, i)]
+    options: dict[str, Any] = {
+        "engine": table.get("engine", "local"),
+        "seed": table.get("seed"),
+        "default_shots": table.get("shots", 1024),
+        "timeout": table.get("timeout"),
+        "retries": table.get("retries", 3),
+        "backoff": table.get("backoff", 0.5),
+        "max_backoff": table.get("max_backoff", 30.0),
+        "cache_size": table.get("cache_size", 4096),
+        "ray_address": table.get("ray_address"),
+    }
+    try:
+        return QPUPool(qpus, **options)
+    except BackendConfigError as exc:
+        for qpu in qpus:
+            qpu.close()
+        raise BackendConfigError(f"[qpus]: {exc}") from exc
+
+
+def _qpus_from_entry(entry: Any, position: int) -> list[QPU]:
+    where = f"[[qpus.devices]] #{position}"
+    if not isinstance(entry, Mapping):
+        raise BackendConfigError(f"{where} must be a table, got {type(entry).__name__}")
+    secrets = _SECRETS & {k.lower() for k in entry}
+    if secrets:
+        raise BackendConfigError(
+            f"{where}: remove {sorted(secrets)} - credentials never go in configs; "
+            "save the account with QiskitRuntimeService.save_account(...) instead"
+        )
+    kind = entry.get("kind", "aer")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise BackendConfigError(f"{where}: 'name' (a non-empty string) is required")
+    where = f"{where} ({name!r})"
+    count = entry.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+        raise BackendConfigError(f"{where}: count must be a positive integer, got {count!r}")
+    names = [name] if count == 1 else [f"{name}{i}" for i in range(count)]
+    if kind == "aer":
+        _reject_unknown(entry, _AER_KEYS, where)
+        return [_aer(entry, n, where) for n in names]
+    if kind == "ibm":
+        _reject_unknown(entry, _IBM_KEYS, where)
+        return [_ibm(entry, n, where) for n in names]
+    raise BackendConfigError(f"{where}: unknown kind {kind!r}; use 'aer' or 'ibm'")
+
+
+def _aer(entry: Mapping[str, Any], name: str, where: str) -> AerQPU:
+    noise = entry.get("noise")
+    num_qubits = entry.get("num_qubits")
+    if num_qubits is None:
+        if isinstance(noise, Mapping) and isinstance(noise.get("fake_backend"), str):
+            num_qubits = fake_backend(noise["fake_backend"]).num_qubits
+        else:
+            raise BackendConfigError(f"{where}: num_qubits is required for kind = 'aer'")
+    options = {k: entry[k] for k in ("coupling_map", "max_parallel_threads", "optimization_level") if k in entry}
+    return AerQPU(name, num_qubits, noise, entry.get("seed"), **options)
+
+
+def _ibm(entry: Mapping[str, Any], name: str, where: str) -> IBMRuntimeQPU:
+    backend = entry.get("backend")
+    if not isinstance(backend, str) or not backend:
+        raise BackendConfigError(f"{where}: 'backend' (an IBM device or fake backend name) is required")
+    options = {k: entry[k] for k in ("num_qubits", "channel", "instance", "optimization_level", "local_noise",
+                                     "job_timeout") if k in entry}
+    return IBMRuntimeQPU(name, backend, **options)
+
+
+def _reject_unknown(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise BackendConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")

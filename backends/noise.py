@@ -1,0 +1,103 @@
+"""Noise models for Aer QPUs from a plain dict (as read from TOML).
+
+Two forms::
+
+    {"fake_backend": "FakeManilaV2"}            # noise + coupling map + basis of a fake IBM device
+    {"depolarizing_1q": 1e-3, "depolarizing_2q": 1e-2, "readout": 0.02,
+     "basis_gates": ["rz", "sx", "x", "cx"]}     # simple model; every key optional
+
+``readout`` is a flip probability or a pair ``[p(1|0), p(0|1)]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from qiskit.providers import BackendV2
+from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+
+from .errors import BackendConfigError
+
+DEFAULT_BASIS = ("rz", "sx", "x", "cx")
+_SIMPLE_KEYS = {"depolarizing_1q", "depolarizing_2q", "readout", "basis_gates"}
+_TWO_QUBIT = {"cx", "cz", "ecr", "swap", "iswap", "rzz", "rxx", "ryy", "rzx", "cy"}
+
+
+@dataclass
+class NoiseSpec:
+    """What a noise description implies for an Aer QPU."""
+
+    noise_model: NoiseModel | None
+    backend: BackendV2 | None = None  # fake device whose target we transpile to
+    basis_gates: list[str] | None = None
+
+
+def fake_backend(name: str) -> BackendV2:
+    """Instantiate ``qiskit_ibm_runtime.fake_provider.<name>`` (e.g. ``FakeManilaV2``)."""
+    from qiskit_ibm_runtime import fake_provider
+    from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
+
+    cls = getattr(fake_provider, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, FakeBackendV2)):
+        known = sorted(n for n in dir(fake_provider) if n.startswith("Fake") and n.endswith("V2"))
+        sample = ", ".join(known[:8])
+        raise BackendConfigError(
+            f"unknown fake IBM backend {name!r}; use a FakeBackendV2 class name from "
+            f"qiskit_ibm_runtime.fake_provider, e.g. {sample}, ... ({len(known)} known)"
+        )
+    return cls()
+
+
+def noise_from_config(config: Mapping[str, Any] | NoiseModel | None, qpu_name: str = "QPU") -> NoiseSpec:
+    """Turn ``None``, a NoiseModel or a dict (see module docstring) into a :class:`NoiseSpec`."""
+    if config is None:
+        return NoiseSpec(None)
+    if isinstance(config, NoiseModel):
+        return NoiseSpec(config, basis_gates=list(config.basis_gates))
+    if not isinstance(config, Mapping):
+        raise BackendConfigError(f"{qpu_name}: noise must be a dict or NoiseModel, got {type(config).__name__}")
+    if "fake_backend" in config:
+        extra = set(config) - {"fake_backend"}
+        if extra:
+            raise BackendConfigError(f"{qpu_name}: 'fake_backend' cannot be combined with {sorted(extra)}")
+        backend = fake_backend(config["fake_backend"])
+        return NoiseSpec(NoiseModel.from_backend(backend), backend=backend)
+    unknown = set(config) - _SIMPLE_KEYS
+    if unknown:
+        raise BackendConfigError(
+            f"{qpu_name}: unknown noise keys {sorted(unknown)}; allowed: fake_backend or {sorted(_SIMPLE_KEYS)}"
+        )
+    basis = list(config.get("basis_gates", DEFAULT_BASIS))
+    if not basis or not all(isinstance(g, str) for g in basis):
+        raise BackendConfigError(f"{qpu_name}: basis_gates must be a non-empty list of gate names")
+    model = NoiseModel(basis_gates=basis)
+    p1 = _probability(qpu_name, "depolarizing_1q", config.get("depolarizing_1q", 0.0))
+    p2 = _probability(qpu_name, "depolarizing_2q", config.get("depolarizing_2q", 0.0))
+    one_q = [g for g in basis if g not in _TWO_QUBIT and g not in {"rz", "measure", "reset", "delay"}]
+    two_q = [g for g in basis if g in _TWO_QUBIT]
+    if p1 > 0 and one_q:
+        model.add_all_qubit_quantum_error(depolarizing_error(p1, 1), one_q)
+    if p2 > 0 and two_q:
+        model.add_all_qubit_quantum_error(depolarizing_error(p2, 2), two_q)
+    readout = config.get("readout", 0.0)
+    p01, p10 = _readout_pair(qpu_name, readout)
+    if p01 > 0 or p10 > 0:
+        model.add_all_qubit_readout_error(ReadoutError([[1 - p01, p01], [p10, 1 - p10]]))
+    return NoiseSpec(model, basis_gates=basis)
+
+
+def _probability(qpu_name: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise BackendConfigError(f"{qpu_name}: noise {key} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _readout_pair(qpu_name: str, value: Any) -> tuple[float, float]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise BackendConfigError(f"{qpu_name}: noise readout must be p or [p(1|0), p(0|1)], got {value!r}")
+        return _probability(qpu_name, "readout", value[0]), _probability(qpu_name, "readout", value[1])
+    p = _probability(qpu_name, "readout", value)
+    return p, p

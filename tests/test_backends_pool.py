@@ -1,0 +1,193 @@
+"""QPUPool: reproducibility against a bare Aer sampler, routing, faults, cache, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
+from qiskit_aer.primitives import SamplerV2
+
+from backends import (
+    AerQPU,
+    BackendConfigError,
+    FaultyQPU,
+    NoCapableQPUError,
+    PoolExecutionError,
+    QPUPool,
+)
+
+
+def ladder(width: int) -> QuantumCircuit:
+    x = ParameterVector("x", width)
+    qc = QuantumCircuit(width)
+    for i in range(width):
+        qc.ry(x[i], i)
+    for i in range(width - 1):
+        qc.cx(i, i + 1)
+    qc.measure_all()
+    return qc
+
+
+def make_pubs(widths: list[int], batch: int = 4, shots: int = 200, seed: int = 0) -> list[tuple]:
+    rng = np.random.default_rng(seed)
+    return [(ladder(w), rng.uniform(0, np.pi, (batch, w)), shots) for w in widths]
+
+
+def arrays(results: list) -> list[np.ndarray]:
+    return [r.data.meas.array for r in results]
+
+
+def assert_same(a: list, b: list) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(arrays(a), arrays(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+PUBS = make_pubs([2, 3, 4, 2, 3, 5, 2, 4, 3, 2])
+
+
+@pytest.fixture(scope="module")
+def reference() -> list:
+    """Fault-free pool results, seed 11 (each also checked against bare Aer below)."""
+    with QPUPool([AerQPU("a", 3), AerQPU("b", 5)], seed=11) as pool:
+        return pool.run(PUBS)
+
+
+def test_pool_equals_bare_aer_sampler_with_the_pub_seed(reference: list) -> None:
+    with QPUPool([AerQPU("solo", 5)], seed=11) as pool:
+        seeds = [pool.pub_seed(p) for p in PUBS]
+    bare = [SamplerV2(seed=s).run([p]).result()[0] for s, p in zip(seeds, PUBS)]
+    assert_same(reference, bare)
+    assert [r.metadata["seed"] for r in reference] == seeds
+    assert [r.data.meas.shape for r in reference] == [(4,)] * len(PUBS)
+    assert [r.data.meas.num_bits for r in reference] == [2, 3, 4, 2, 3, 5, 2, 4, 3, 2]
+
+
+def test_counts_do_not_depend_on_which_qpu_ran_a_pub(reference: list) -> None:
+    with QPUPool([AerQPU(f"q{i}", 5) for i in range(4)], seed=11) as pool:
+        results = pool.run(PUBS)
+        used = {r.metadata["qpu"] for r in results}
+    assert_same(results, reference)
+    assert len(used) > 1  # the work really was spread
+
+
+def test_different_pool_seed_gives_different_counts(reference: list) -> None:
+    with QPUPool([AerQPU("a", 5)], seed=12) as pool:
+        other = pool.run(PUBS)
+    assert any(not np.array_equal(x, y) for x, y in zip(arrays(other), arrays(reference)))
+
+
+def test_wide_fragment_goes_to_a_wide_qpu() -> None:
+    pubs = make_pubs([2, 4, 2, 4, 2])
+    with QPUPool([AerQPU("small", 2), AerQPU("wide", 4)], seed=3) as pool:
+        results = pool.run(pubs)
+        stats = pool.stats
+    assert [r.metadata["qpu"] for r in results if r.data.meas.num_bits == 4] == ["wide", "wide"]
+    assert stats.qpus["small"].jobs + stats.qpus["wide"].jobs == 5
+    assert stats.qpus["small"].jobs >= 1  # narrow work is balanced onto the small QPU too
+
+
+def test_no_qpu_wide_enough_names_width_and_widest() -> None:
+    with QPUPool([AerQPU("a", 2), AerQPU("b", 3)], seed=1) as pool:
+        with pytest.raises(NoCapableQPUError, match=r"5-qubit.*widest QPU has 3 qubits"):
+            pool.run(make_pubs([2, 5]))
+        assert pool.stats.qpus["a"].jobs == 0  # rejected before any work
+
+
+@pytest.mark.parametrize("failure_rate", [0.2, 0.5])
+def test_injected_failures_and_a_stalled_qpu_change_nothing(reference: list, failure_rate: float) -> None:
+    qpus = [
+        FaultyQPU(AerQPU("flaky3", 3), failure_rate=failure_rate, seed=1),
+        FaultyQPU(AerQPU("flaky5", 5), failure_rate=failure_rate, seed=2),
+        FaultyQPU(AerQPU("stuck", 5), stall_rate=1.0, stall_seconds=60.0),
+    ]
+    with QPUPool(qpus, seed=11, timeout=0.3, retries=20, backoff=0.001) as pool:
+        results = pool.run(PUBS)
+        stats = pool.stats
+    assert_same(results, reference)
+    assert stats.qpus["stuck"].timeouts >= 1 and stats.qpus["stuck"].jobs == 0
+    assert stats.qpus["flaky3"].failures + stats.qpus["flaky5"].failures >= 1
+    assert stats.retries >= stats.qpus["stuck"].timeouts
+
+
+def test_qpu_disappearing_mid_run_is_rerouted(reference: list) -> None:
+    qpus = [AerQPU("a", 5), FaultyQPU(AerQPU("vanishing", 5), disappear_after=2)]
+    with QPUPool(qpus, seed=11) as pool:
+        results = pool.run(PUBS)
+        stats = pool.stats
+        assert not stats.qpus["vanishing"].available and stats.qpus["vanishing"].jobs <= 2
+        again = pool.run(make_pubs([3], seed=9))  # later runs avoid it entirely
+    assert_same(results, reference)
+    assert again[0].metadata["qpu"] == "a"
+
+
+def test_only_wide_qpu_disappearing_is_a_clear_error() -> None:
+    qpus = [AerQPU("small", 2), FaultyQPU(AerQPU("wide", 5), disappear_after=0)]
+    with QPUPool(qpus, seed=1) as pool, pytest.raises(NoCapableQPUError, match="5-qubit.*widest QPU has 2"):
+        pool.run(make_pubs([5, 2]))
+
+
+def test_persistent_failure_raises_after_retries() -> None:
+    with QPUPool([FaultyQPU(AerQPU("bad", 3), failure_rate=1.0)], seed=1, retries=2, backoff=0.001) as pool:
+        with pytest.raises(PoolExecutionError, match="failed 3 times.*injected job failure"):
+            pool.run(make_pubs([2]))
+        assert pool.stats.qpus["bad"].failures == 3
+
+
+def test_only_stalled_qpus_time_out_instead_of_hanging() -> None:
+    qpus = [FaultyQPU(AerQPU("stuck", 3), stall_rate=1.0, stall_seconds=60.0)]
+    with QPUPool(qpus, seed=1, timeout=0.2, retries=1, backoff=0.001) as pool:
+        with pytest.raises(PoolExecutionError, match="timed out|stalled"):
+            pool.run(make_pubs([2]))
+
+
+def test_cache_serves_identical_work_and_duplicates_run_once(reference: list) -> None:
+    with QPUPool([AerQPU("a", 5)], seed=11) as pool:
+        first = pool.run(PUBS[:3] + PUBS[:1])  # duplicate in one call
+        assert pool.stats.qpus["a"].jobs == 3
+        second = pool.run(PUBS)
+        stats = pool.stats
+    assert_same(first[:3], reference[:3])
+    np.testing.assert_array_equal(first[3].data.meas.array, first[0].data.meas.array)
+    assert_same(second, reference)
+    assert stats.cache_hits == 3 and stats.qpus["a"].jobs == len(PUBS)
+    assert [r.metadata["qpu"] for r in second[:3]] == ["cache"] * 3
+    assert stats.qpus["a"].shots == 200 * 4 * len(PUBS)
+
+
+def test_stats_are_a_dataclass_and_dict() -> None:
+    with QPUPool([AerQPU("a", 3), AerQPU("b", 3)], seed=1) as pool:
+        pool.run(make_pubs([2, 2, 3, 3]))
+        data = pool.stats.to_dict()
+        util = pool.stats.utilisation()
+    assert set(data["qpus"]) == {"a", "b"}
+    assert sum(q["jobs"] for q in data["qpus"].values()) == 4
+    assert all(q["seconds"] > 0 for q in data["qpus"].values()) and set(util) == {"a", "b"}
+
+
+def test_single_binding_pubs_and_default_shots() -> None:
+    qc = ladder(2)
+    with QPUPool([AerQPU("a", 2)], seed=4, default_shots=123) as pool:
+        (result,) = pool.run([(qc, [0.3, 1.2])])
+    assert result.data.meas.shape == () and result.data.meas.num_shots == 123
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"qpus": []}, "at least one"),
+        ({"engine": "dask"}, "unknown engine"),
+        ({"timeout": 0}, "timeout"),
+        ({"retries": -1}, "retries"),
+    ],
+)
+def test_bad_pool_arguments(kwargs: dict, match: str) -> None:
+    qpus = kwargs.pop("qpus", [AerQPU("a", 2)])
+    with pytest.raises(BackendConfigError, match=match):
+        QPUPool(qpus, **kwargs)
+
+
+def test_duplicate_names_rejected() -> None:
+    with pytest.raises(BackendConfigError, match="unique"):
+        QPUPool([AerQPU("a", 2), AerQPU("a", 3)])
