@@ -1,0 +1,85 @@
+"""One autograd node for the per-step hot path of an input-free block.
+
+For per-qubit encoded vectors ``a_q`` (``cols[b, q]``), block unitaries
+``W_g`` and a diagonal observable matrix ``Z`` (``D x K``):
+
+    psi_b   = a_{n-1} (x) ... (x) a_0
+    out_gb  = W_g psi_b
+    E_gbk   = sum_i |out_gb[i]|^2 Z[i, k]
+
+Backward, in torch's conjugate-Wirtinger convention (grad_z = 2 dL/dz*):
+
+    grad_out = 2 (gE Z^T) * out
+    grad_W_g = sum_b grad_out_gb psi_b^H
+    grad_psi = sum_g W_g^H grad_out_g        (per g when the encoding is per gate)
+    grad_a_q = sum_{i: i_q = a} grad_psi[i] prod_{q' != q} conj(a_{q'}[i_q'])
+
+Doing this by hand replaces a few hundred tiny autograd nodes per step with one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def kron_columns(cols: torch.Tensor) -> torch.Tensor:
+    """``(P, n, 2) -> (P, 2**n)`` with qubit 0 the least significant bit."""
+    P, n, _ = cols.shape
+    state = cols[:, n - 1]
+    for q in range(n - 2, -1, -1):
+        state = (state[:, :, None] * cols[:, q, None, :]).reshape(P, -1)
+    return state
+
+
+class EncodedExpectation(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cols: torch.Tensor, unitary: torch.Tensor, zdiag: torch.Tensor, groups: int):
+        # cols: (P, n, 2) with P = B (shared encoding) or G*B; unitary: (G, D, D)
+        G = unitary.shape[0]
+        psi = kron_columns(cols)
+        if groups == 1:
+            out = torch.matmul(psi, unitary.transpose(1, 2))  # (G, B, D)
+        else:
+            out = torch.bmm(psi.reshape(G, -1, psi.shape[-1]), unitary.transpose(1, 2))
+        probs = out.real.square() + out.imag.square()
+        ctx.save_for_backward(cols, unitary, zdiag, psi, out)
+        ctx.groups = groups
+        return probs @ zdiag
+
+    @staticmethod
+    def backward(ctx, grad_e: torch.Tensor):
+        cols, unitary, zdiag, psi, out = ctx.saved_tensors
+        grad_out = 2 * (grad_e @ zdiag.T) * out  # (G, B, D)
+        grad_cols = grad_unitary = None
+        G, D = unitary.shape[0], unitary.shape[1]
+        if ctx.needs_input_grad[1]:
+            psi_g = psi.expand(G, -1, -1) if ctx.groups == 1 else psi.reshape(G, -1, D)
+            grad_unitary = grad_out.transpose(1, 2) @ psi_g.conj()
+        if ctx.needs_input_grad[0]:
+            grad_psi = grad_out @ unitary.conj()  # (G, B, D)
+            grad_psi = grad_psi.sum(0) if ctx.groups == 1 else grad_psi.reshape(-1, D)
+            P, n, _ = cols.shape
+            gp = grad_psi.reshape(P, *([2] * n))
+            conj = cols.conj()
+            grad_cols = _kron_grad(gp, conj, n)
+        return grad_cols, grad_unitary, None, None
+
+
+def _kron_grad(gp: torch.Tensor, conj: torch.Tensor, n: int) -> torch.Tensor:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if n > len(letters) - 1:
+        raise ValueError("too many qubits for the product-state gradient")
+    # gp axes: P, then qubits n-1 ... 0
+    qubit_axis = {q: letters[n - 1 - q] for q in range(n)}
+    state_sub = "Z" + "".join(qubit_axis[q] for q in range(n - 1, -1, -1))
+    out = []
+    for q in range(n):
+        operands = [gp]
+        subs = [state_sub]
+        for other in range(n):
+            if other != q:
+                operands.append(conj[:, other])
+                subs.append("Z" + qubit_axis[other])
+        eq = ",".join(subs) + "->Z" + qubit_axis[q]
+        out.append(torch.einsum(eq, *operands))
+    return torch.stack(out, 1)

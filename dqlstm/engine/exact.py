@@ -1,0 +1,148 @@
+"""The ``exact`` engine: batched statevector simulation in torch with autograd.
+
+For a VQC ``U(x, theta) = W(theta) E(x)`` whose encoding ``E`` is a product of
+single-qubit gates and whose block ``W`` does not depend on ``x``,
+
+    <O_j>(x, theta) = <0| E(x)^dag W(theta)^dag O_j W(theta) E(x) |0>.
+
+``prepare(theta)`` builds ``W`` for every weight set once (``G`` sets, e.g. the
+four LSTM gates), then each call with a batch of encodings costs one
+Kronecker product and one batched matmul. Circuits whose block re-uploads
+inputs fall back to simulating every (weight set, sample) pair.
+Gradients in both weights and input angles come from torch autograd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from qiskit.circuit import Parameter, QuantumCircuit
+
+from .observables import PauliExpectation, as_observables
+from .program import INPUT, WEIGHT, Program, compile_circuit
+from .encoded import EncodedExpectation, kron_columns
+from .simulate import apply_steps, product_columns, step_matrices
+
+
+def check_finite(t: torch.Tensor, what: str) -> None:
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+
+
+class ExactEngine:
+    """Exact expectation values of a parameterised circuit, differentiable in torch.
+
+    Args:
+        circuit: the VQC (no measurements).
+        inputs: parameters set from data (encoding angles).
+        weights: trainable parameters.
+        observables: ``None`` for ``Z`` on every qubit, else SparsePauliOp(s) / Pauli strings.
+        dtype: ``torch.complex128`` (default, exact to ~1e-15) or ``torch.complex64``.
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        inputs: Sequence[Parameter],
+        weights: Sequence[Parameter],
+        observables=None,
+        dtype: torch.dtype = torch.complex128,
+        unitary_max_qubits: int = 6,
+    ):
+        if dtype not in (torch.complex64, torch.complex128):
+            raise ValueError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        self.program: Program = compile_circuit(circuit, inputs, weights)
+        self.num_qubits = circuit.num_qubits
+        self.observables = as_observables(observables, self.num_qubits)
+        self.expectation = PauliExpectation.build(self.observables, self.num_qubits)
+        self.dtype = dtype
+        self.unitary_max_qubits = unitary_max_qubits
+        self.real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
+
+    @property
+    def num_inputs(self) -> int:
+        return self.program.num_inputs
+
+    @property
+    def num_weights(self) -> int:
+        return self.program.num_weights
+
+    @property
+    def num_observables(self) -> int:
+        return len(self.observables)
+
+    def prepare(self, weights: torch.Tensor) -> "PreparedCircuit":
+        """Fix the weights ``(G, num_weights)`` (or ``(num_weights,)``) for many evaluations.
+
+        The block's gate matrices are built once here. Narrow circuits also get
+        the block unitary ``W`` (one matmul per call after that); wider ones
+        apply the block's few fused steps to the ``B`` states of each call,
+        which touches ``D x B`` instead of ``D x D`` amplitudes.
+        """
+        if weights.ndim == 1:
+            weights = weights.unsqueeze(0)
+        if weights.ndim != 2 or weights.shape[1] != self.num_weights:
+            raise ValueError(
+                f"weights must have shape (G, {self.num_weights}), got {tuple(weights.shape)}"
+            )
+        weights = weights.to(self.real_dtype)
+        if self.program.block_uses_inputs:
+            return PreparedCircuit(self, weights, None, None)
+        G = weights.shape[0]
+        mats = step_matrices(self.program.block, {WEIGHT: weights}, G, self.dtype)
+        block_unitary = None
+        if self.num_qubits <= self.unitary_max_qubits:
+            D = 1 << self.num_qubits
+            eye = torch.eye(D, dtype=self.dtype).expand(G, D, D)
+            block_unitary = apply_steps(eye, self.program.block, self.num_qubits, matrices=mats)
+        return PreparedCircuit(self, weights, mats, block_unitary)
+
+    def __call__(self, angles: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Expectation values ``(G, B, n_obs)`` for angles ``(B, n_in)`` or ``(G, B, n_in)``."""
+        return self.prepare(weights)(angles)
+
+
+@dataclass
+class PreparedCircuit:
+    engine: ExactEngine
+    weights: torch.Tensor  # (G, num_weights)
+    block_matrices: list[torch.Tensor | None] | None  # None when the block re-uploads inputs
+    block_unitary: torch.Tensor | None  # (G, D, D) for narrow input-free blocks
+
+    def __call__(self, angles: torch.Tensor) -> torch.Tensor:
+        eng = self.engine
+        G = self.weights.shape[0]
+        if angles.shape[-1] != eng.num_inputs or angles.ndim not in (2, 3):
+            raise ValueError(
+                f"input angles must have shape (B, {eng.num_inputs}) or (G, B, {eng.num_inputs}), "
+                f"got {tuple(angles.shape)}"
+            )
+        if angles.ndim == 3 and angles.shape[0] != G:
+            raise ValueError(f"angles carry {angles.shape[0]} weight sets but {G} were prepared")
+        angles = angles.to(eng.real_dtype)
+        n, prog = eng.num_qubits, eng.program
+        shared = angles.ndim == 2
+        flat = angles.reshape(-1, eng.num_inputs)
+        cols = product_columns(prog.encoding, n, {INPUT: flat}, flat.shape[0], eng.dtype)
+        if self.block_unitary is not None and eng.expectation.diag is not None:
+            diag = eng.expectation.diag.to(eng.real_dtype)
+            return EncodedExpectation.apply(cols, self.block_unitary, diag, 1 if shared else G)
+        psi = kron_columns(cols)
+        if self.block_unitary is not None:
+            if shared:  # (B, D) @ (G, D, D)^T -> (G, B, D)
+                out = torch.matmul(psi, self.block_unitary.transpose(1, 2))
+            else:
+                out = torch.bmm(psi.reshape(G, -1, psi.shape[-1]), self.block_unitary.transpose(1, 2))
+            return eng.expectation(out)
+        if self.block_matrices is not None:  # states as columns: (G, D, B)
+            cols = psi.T.expand(G, -1, -1) if shared else psi.reshape(G, -1, psi.shape[-1]).transpose(1, 2)
+            out = apply_steps(cols, prog.block, n, matrices=self.block_matrices)
+            return eng.expectation(out.transpose(1, 2))
+        B = angles.shape[-2]
+        full = (angles.expand(G, B, eng.num_inputs) if shared else angles).reshape(G * B, -1)
+        psi_full = psi.expand(G, B, -1).reshape(G * B, -1) if shared else psi
+        w = self.weights[:, None, :].expand(G, B, eng.num_weights).reshape(G * B, -1)
+        out = apply_steps(psi_full[:, :, None], prog.block, n, {INPUT: full, WEIGHT: w})
+        return eng.expectation(out[:, :, 0].reshape(G, B, -1))

@@ -1,0 +1,134 @@
+"""Batched application of compiled steps to torch tensors.
+
+A tensor ``T`` of shape ``(P, 2**n, Q)`` holds ``P`` independent problems
+(batch elements or weight sets); the middle axis is the qubit register in
+qiskit's little-endian order (qubit ``q`` is bit ``q`` of the index), ``Q`` is
+any number of trailing columns (``Q = 2**n`` when building a unitary, ``Q = 1``
+for states). Angles are given as ``values[source]`` tensors of shape
+``(P, num_params)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .gates import PARAMETERISED
+from .encoded import kron_columns
+from .program import Dense, Factor, Monomial, SingleLayer, Step
+
+
+def factor_matrix(
+    f: Factor, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``(P, d, d)`` matrix of one factor (constant factors broadcast as ``(1, d, d)``)."""
+    if f.matrix is not None:
+        return f.matrix.to(dtype).unsqueeze(0)
+    real = torch.float64 if dtype == torch.complex128 else torch.float32
+    angles = []
+    for r in f.refs:
+        if r.source is None:
+            angles.append(torch.full((P,), r.offset, dtype=real))
+        else:
+            angles.append(values[r.source][:, r.index] * r.scale + r.offset)
+    return PARAMETERISED[f.name][2](angles, dtype)
+
+
+def layer_matrices(
+    layer: SingleLayer, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``(P, num_qubits_in_layer, 2, 2)`` fused matrices of a single-qubit layer."""
+    m = None
+    for f in layer.factors:
+        if f.matrix is not None:
+            g = f.matrix.to(dtype)
+        else:
+            if f.source is None:
+                angles = f.offset.expand(P, *f.offset.shape)
+            else:
+                angles = values[f.source][:, f.index] * f.scale.to(values[f.source].dtype) + f.offset.to(
+                    values[f.source].dtype
+                )
+            g = PARAMETERISED[f.name][2](list(angles.unbind(-1)), dtype)
+        m = g if m is None else g @ m
+    return m.expand(P, len(layer.qubits), 2, 2)
+
+
+def apply_single(T: torch.Tensor, qubit: int, n: int, m: torch.Tensor) -> torch.Tensor:
+    P, D, Q = T.shape
+    hi = 1 << (n - 1 - qubit)
+    view = T.reshape(P, hi, 2, (D // hi // 2) * Q)
+    out = torch.einsum("pij,pajc->paic", m.expand(P, 2, 2), view)
+    return out.reshape(P, D, Q)
+
+
+def apply_dense(T: torch.Tensor, qubits: tuple[int, ...], n: int, m: torch.Tensor) -> torch.Tensor:
+    P, D, Q = T.shape
+    k = len(qubits)
+    # tensor axes: 0 = P, 1..n = qubits n-1..0, n+1 = Q
+    axes = [1 + (n - 1 - q) for q in reversed(qubits)]  # most significant instruction qubit first
+    view = T.reshape(P, *([2] * n), Q)
+    front = view.movedim(axes, list(range(1, k + 1))).reshape(P, 1 << k, -1)
+    out = torch.matmul(m.expand(P, 1 << k, 1 << k), front)
+    rest = [2] * (n - k)
+    out = out.reshape(P, *([2] * k), *rest, Q).movedim(list(range(1, k + 1)), axes)
+    return out.reshape(P, D, Q)
+
+
+def step_matrices(
+    steps: list[Step], values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
+) -> list[torch.Tensor | None]:
+    """The gate matrices of every step for ``P`` parameter sets (``None`` for monomials)."""
+    out: list[torch.Tensor | None] = []
+    for s in steps:
+        if isinstance(s, SingleLayer):
+            out.append(layer_matrices(s, values, P, dtype))
+        elif isinstance(s, Dense):
+            out.append(factor_matrix(s.factor, values, P, dtype))
+        else:
+            out.append(None)
+    return out
+
+
+def apply_steps(
+    T: torch.Tensor,
+    steps: list[Step],
+    n: int,
+    values: dict[int, torch.Tensor] | None = None,
+    matrices: list[torch.Tensor | None] | None = None,
+) -> torch.Tensor:
+    """Left-multiply ``T (P, 2**n, Q)`` by the steps' unitaries, in circuit order.
+
+    Give either ``values`` (matrices are built here) or ``matrices`` from :func:`step_matrices`.
+    """
+    if matrices is None:
+        matrices = step_matrices(steps, values or {}, T.shape[0], T.dtype)
+    for s, m in zip(steps, matrices):
+        if isinstance(s, Monomial):
+            T = T.index_select(1, s.gather)
+            if s.phase_out is not None:
+                T = T * s.phase_out.to(T.dtype)[None, :, None]
+        elif isinstance(s, SingleLayer):
+            for i, q in enumerate(s.qubits):
+                T = apply_single(T, q, n, m[:, i])
+        else:
+            T = apply_dense(T, s.qubits, n, m)
+    return T
+
+
+def product_columns(
+    encoding: list[SingleLayer], n: int, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``(P, n, 2)`` per-qubit states ``M_q |0>`` of the encoding (qubits without gates stay |0>)."""
+    cols = torch.zeros(P, n, 2, dtype=dtype)
+    cols[:, :, 0] = 1
+    for layer in encoding:
+        idx = torch.tensor(layer.qubits)
+        cols = cols.index_copy(1, idx, layer_matrices(layer, values, P, dtype)[..., 0])
+    return cols
+
+
+def product_state(
+    encoding: list[SingleLayer], n: int, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``(P, 2**n)`` state ``(x)_q M_q |0>`` of the encoding."""
+    return kron_columns(product_columns(encoding, n, values, P, dtype))

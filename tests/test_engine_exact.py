@@ -1,0 +1,171 @@
+"""The exact torch engine against qiskit Statevector, finite differences and autograd."""
+
+import numpy as np
+import pytest
+import torch
+from qiskit import QuantumCircuit
+from qiskit.circuit import ParameterVector
+from qiskit.quantum_info import SparsePauliOp, Statevector
+
+from dqlstm.circuits import build_vqc
+from dqlstm.engine import ExactEngine
+
+
+def reference(circuit, inputs, weights, x, w, observables):
+    out = np.empty((w.shape[0], x.shape[-2], len(observables)))
+    for g in range(w.shape[0]):
+        for b in range(x.shape[-2]):
+            xb = x[g, b] if x.ndim == 3 else x[b]
+            bind = dict(zip(inputs, xb))
+            bind.update(zip(weights, w[g]))
+            sv = Statevector(circuit.assign_parameters(bind))
+            out[g, b] = [sv.expectation_value(o).real for o in observables]
+    return out
+
+
+FAMILIES = [
+    ("chen2020", 4, 2, {}),
+    ("chen2020", 5, 1, {}),
+    ("chen2020", 2, 3, {}),
+    ("brick", 6, 3, {}),
+    ("modular", 6, 2, {"module_size": 3, "links": 0}),
+    ("modular", 9, 2, {"module_size": 3, "links": 2}),
+    ("modular", 8, 1, {"module_size": 4, "links": 1}),
+]
+
+
+@pytest.mark.parametrize("ansatz,n,layers,kw", FAMILIES)
+@pytest.mark.parametrize("unitary_max_qubits", [0, 12])
+def test_matches_statevector_on_random_parameters(ansatz, n, layers, kw, unitary_max_qubits):
+    g = build_vqc(ansatz, n, layers, **kw)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights, unitary_max_qubits=unitary_max_qubits)
+    rng = np.random.default_rng(n * 10 + layers)
+    x = rng.uniform(-np.pi, np.pi, size=(3, g.num_inputs))
+    w = rng.uniform(0, 2 * np.pi, size=(2, g.num_weights))
+    got = eng(torch.tensor(x), torch.tensor(w)).numpy()
+    ref = reference(g.circuit, g.inputs, g.weights, x, w, eng.observables)
+    np.testing.assert_allclose(got, ref, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("unitary_max_qubits", [0, 12])
+def test_per_gate_angles_match_statevector(unitary_max_qubits):
+    g = build_vqc("chen2020", 4, 2)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights, unitary_max_qubits=unitary_max_qubits)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 5, g.num_inputs))
+    w = rng.normal(size=(3, g.num_weights))
+    got = eng(torch.tensor(x), torch.tensor(w)).numpy()
+    np.testing.assert_allclose(got, reference(g.circuit, g.inputs, g.weights, x, w, eng.observables), atol=1e-10)
+
+
+def generic_circuit():
+    x = ParameterVector("x", 3)
+    w = ParameterVector("w", 6)
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.rx(x[0], 0)
+    qc.ry(2 * x[1] + 0.3, 1)
+    qc.s(2)
+    qc.cz(0, 1)
+    qc.rzz(w[0], 1, 2)
+    qc.rx(x[2], 2)  # re-uploads an input after a weight
+    qc.u(w[1], w[2], w[3], 0)
+    qc.crx(w[4], 2, 0)
+    qc.swap(0, 2)
+    qc.rxx(w[5], 0, 1)
+    qc.t(1)
+    qc.ryy(0.7, 1, 2)
+    qc.cp(w[4], 0, 1)
+    qc.ccx(0, 1, 2)
+    qc.cry(-w[1], 1, 2)
+    qc.crz(w[2], 0, 2)
+    qc.p(w[3], 1)
+    return qc, x, w
+
+
+def test_generic_gates_reuploading_and_pauli_observables():
+    qc, x, w = generic_circuit()
+    obs = [SparsePauliOp(["XYZ", "ZZI", "YIX"], [0.5, -1.0, 2.0]), SparsePauliOp("IYI"), "ZIZ"]
+    eng = ExactEngine(qc, x, w, observables=obs)
+    assert eng.program.block_uses_inputs
+    rng = np.random.default_rng(1)
+    X, W = rng.normal(size=(4, 3)), rng.normal(size=(2, 6))
+    got = eng(torch.tensor(X), torch.tensor(W)).numpy()
+    ref = reference(qc, x, w, X, W, [SparsePauliOp(o) if isinstance(o, str) else o for o in obs])
+    np.testing.assert_allclose(got, ref, atol=1e-10)
+
+
+@pytest.mark.parametrize("unitary_max_qubits", [0, 12])
+def test_non_diagonal_observables_on_input_free_block(unitary_max_qubits):
+    g = build_vqc("chen2020", 3, 2)
+    obs = [SparsePauliOp(["XXI", "IYZ"], [0.3, 0.7]), SparsePauliOp("ZIX")]
+    eng = ExactEngine(g.circuit, g.inputs, g.weights, observables=obs, unitary_max_qubits=unitary_max_qubits)
+    rng = np.random.default_rng(3)
+    X, W = rng.normal(size=(4, g.num_inputs)), rng.normal(size=(2, g.num_weights))
+    got = eng(torch.tensor(X), torch.tensor(W)).numpy()
+    np.testing.assert_allclose(got, reference(g.circuit, g.inputs, g.weights, X, W, obs), atol=1e-10)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("unitary_max_qubits", [0, 12])
+def test_gradients_match_finite_differences(shared, unitary_max_qubits):
+    g = build_vqc("chen2020", 4, 2)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights, unitary_max_qubits=unitary_max_qubits)
+    w = torch.randn(2, g.num_weights, dtype=torch.float64, requires_grad=True)
+    shape = (3, g.num_inputs) if shared else (2, 3, g.num_inputs)
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: eng.prepare(b)(a), (x, w), eps=1e-6, atol=1e-7)
+
+
+def test_generic_gradients_match_finite_differences():
+    qc, x, w = generic_circuit()
+    eng = ExactEngine(qc, x, w, observables=["XYZ", "ZZI"])
+    X = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: eng(a, b), (X, W), eps=1e-6, atol=1e-7)
+
+
+def test_parameter_shift_agrees_with_autograd():
+    # an independent gradient: the parameter-shift rule on qiskit Statevector
+    g = build_vqc("brick", 3, 2)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights)
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(1, g.num_inputs)), rng.normal(size=(1, g.num_weights))
+    wt = torch.tensor(w, requires_grad=True)
+    eng(torch.tensor(x), wt)[0, 0, 0].backward()
+    shift = []
+    for j in range(g.num_weights):
+        e = np.zeros_like(w)
+        e[0, j] = np.pi / 2
+        plus = reference(g.circuit, g.inputs, g.weights, x, w + e, eng.observables)[0, 0, 0]
+        minus = reference(g.circuit, g.inputs, g.weights, x, w - e, eng.observables)[0, 0, 0]
+        shift.append((plus - minus) / 2)
+    np.testing.assert_allclose(wt.grad.numpy()[0], shift, atol=1e-10)
+
+
+def test_complex64_is_close():
+    g = build_vqc("chen2020", 4, 2)
+    e64 = ExactEngine(g.circuit, g.inputs, g.weights, dtype=torch.complex64)
+    e128 = ExactEngine(g.circuit, g.inputs, g.weights)
+    x, w = torch.randn(5, g.num_inputs), torch.randn(4, g.num_weights)
+    np.testing.assert_allclose(e64(x, w).numpy(), e128(x, w).numpy(), atol=1e-5)
+
+
+def test_bad_input_is_named():
+    g = build_vqc("chen2020", 3, 1)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights)
+    with pytest.raises(ValueError, match="weights must have shape"):
+        eng.prepare(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="input angles must have shape"):
+        eng(torch.zeros(2, 4), torch.zeros(1, g.num_weights))
+    with pytest.raises(ValueError, match="acts on 2 qubits"):
+        ExactEngine(g.circuit, g.inputs, g.weights, observables=["ZZ"])
+    qc = QuantumCircuit(2, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    with pytest.raises(ValueError, match="measurements"):
+        ExactEngine(qc, [], [])
+    qc = g.circuit.copy()
+    qc.rx(ParameterVector("extra", 1)[0], 0)
+    with pytest.raises(ValueError, match="not declared"):
+        ExactEngine(qc, g.inputs, g.weights)
