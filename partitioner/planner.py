@@ -1,0 +1,142 @@
+"""``plan_cuts``: the cheapest cut plan whose fragments fit the QPUs.
+
+Pipeline (each stage only ever lowers :math:`\\log \\prod \\gamma^2`):
+
+1. :func:`~partitioner.model.build_model` validates the circuit and weighs
+   every two-qubit gate with qiskit-addon-cutting's QPD overhead.
+2. Qubits joined by uncuttable gates are contracted into clusters.
+3. Gate cuts: greedy growth + k-way Kernighan-Lin with restarts; then, while
+   the cluster count is at most ``exact_limit``, branch and bound seeded with
+   that cost (exact when it finishes within ``node_limit`` nodes).
+4. Wire cuts: each of the best few qubit partitions is refined by re-planning
+   single qubits' timelines with up to three runs (:mod:`partitioner.wires`).
+5. Optionally (``compare_find_cuts=True``) qiskit-addon-cutting's
+   ``find_cuts`` runs on the same input and wins if it is cheaper.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from qiskit.circuit import QuantumCircuit
+
+from .assemble import assemble_plan
+from .capacities import Capacities
+from .costs import wire_cut_cost
+from .errors import PlanError
+from .model import build_model
+from .plan import CutPlan
+from .qubit_search import EPS, branch_and_bound, build_qubit_problem, kl_partition
+from .wires import refine_wires, timelines_from_qubits, total_cost, widths
+
+
+def plan_cuts(
+    circuit: QuantumCircuit,
+    max_qubits: int | Sequence[int],
+    *,
+    wire_cuts: bool = True,
+    exact_limit: int = 12,
+    node_limit: int = 20000,
+    restarts: int = 6,
+    seed: int | None = 0,
+    compare_find_cuts: bool = False,
+) -> CutPlan:
+    """Plan gate and wire cuts so that every fragment fits a QPU, minimising overhead.
+
+    Args:
+        circuit: unitary circuit (parameters allowed; trainable parameters on
+            two-qubit gates make those gates uncuttable).
+        max_qubits: one QPU size (any number of such QPUs) or a list of QPU
+            sizes (each hosting at most one fragment).
+        wire_cuts: also consider wire cuts (``Move``, overhead 16).
+        exact_limit: run branch and bound when the circuit has at most this
+            many qubit clusters.
+        node_limit: branch-and-bound node budget.
+        restarts: randomised Kernighan-Lin restarts besides the deterministic start.
+        seed: seed of the restarts (the result is deterministic for a seed).
+        compare_find_cuts: also run qiskit-addon-cutting's ``find_cuts`` (slow)
+            and return its plan if it is cheaper (int ``max_qubits`` only).
+
+    Returns:
+        The cheapest :class:`CutPlan` found.
+
+    Raises:
+        PlanError: no plan exists; the message names what does not fit.
+        ValueError: invalid ``max_qubits``.
+    """
+    t0 = time.perf_counter()
+    caps = Capacities.parse(max_qubits)
+    model = build_model(circuit)
+    n = model.num_qubits
+    if not caps.unlimited and sum(caps.sizes) < n:
+        raise PlanError(
+            f"the QPUs {list(caps.sizes)} hold {sum(caps.sizes)} qubits in total but the "
+            f"circuit has {n} qubits (cuts never reduce the qubit count)"
+        )
+    prob = build_qubit_problem(model, caps)
+    rng = np.random.default_rng(seed)
+    candidates = kl_partition(prob, caps, restarts=restarts, rng=rng, keep=3)
+    t_kl = time.perf_counter()
+    upper = candidates[0][0] if candidates else math.inf
+    gate_optimal = False
+    stats: dict = {"clusters": int(len(prob.sizes)), "kl_cost": upper}
+    if len(prob.sizes) <= exact_limit or not candidates:
+        exact = branch_and_bound(
+            prob, caps, upper=upper, node_limit=node_limit if candidates else 50 * node_limit
+        )
+        stats.update(bb_nodes=exact.nodes, bb_complete=exact.complete)
+        if exact.part is not None:
+            candidates.insert(0, (exact.cost, exact.part))
+        gate_optimal = exact.complete
+        if not candidates:
+            sizes = sorted(prob.sizes.tolist(), reverse=True)
+            what = "qubit groups" if max(sizes) > 1 else "qubits"
+            raise PlanError(
+                f"no assignment of {what} of sizes {sizes} (qubits joined by uncuttable gates "
+                f"must share a QPU) fits the QPUs {list(caps.sizes)}"
+                + ("" if exact.complete else " (search budget exhausted)")
+            )
+    t_exact = time.perf_counter()
+
+    wire = wire_cut_cost().weight
+    # labelled QPU slots; with one int capacity, room for a part per wire segment
+    if caps.unlimited:
+        slots = np.full(2 * n, caps.sizes[0], dtype=np.int64)
+    else:
+        slots = np.array(caps.slots(n), dtype=np.int64)
+    best_seq, best_key = None, None
+    for cost, part in candidates:
+        seq = timelines_from_qubits(model, part[list(prob.cluster_of)])
+        if wire_cuts:
+            seq = refine_wires(model, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
+        total = total_cost(model, seq, wire)
+        # cheapest first, then fewer wire cuts
+        key = (round(total * 1e6), sum(int(np.count_nonzero(t[1:] != t[:-1])) for t in seq))
+        if best_key is None or key < best_key:
+            best_seq, best_key = seq, key
+    assert best_seq is not None
+    w = widths(best_seq, len(slots))
+    assert np.all(w <= slots), "search produced an overfull part"
+    t_wire = time.perf_counter()
+    stats.update(
+        seconds=t_wire - t0,
+        seconds_kl=t_kl - t0,
+        seconds_exact=t_exact - t_kl,
+        seconds_wires=t_wire - t_exact,
+    )
+    method = "kl" + ("+bb" if "bb_nodes" in stats else "") + ("+wires" if wire_cuts else "")
+    plan = assemble_plan(
+        circuit, model, caps, best_seq, method=method, gate_optimal=gate_optimal, stats=stats
+    )
+    if compare_find_cuts:
+        from .baseline import find_cuts_plan  # slow, imported on demand
+
+        if not caps.unlimited:
+            raise ValueError("compare_find_cuts needs a single int max_qubits")
+        other = find_cuts_plan(circuit, caps.sizes[0], seed=seed)
+        if other.log_overhead < plan.log_overhead - EPS:
+            return other
+    return plan
