@@ -1,0 +1,520 @@
+r"""The ``sampled`` execution mode: cut sub-experiments run with shots, reconstructed with gradients.
+
+A :class:`SampledCutExecutor` takes a parameterised circuit, observables and a
+partition of the qubits, and once per circuit template asks qiskit-addon-cutting
+for the quasi-probability decomposition (``partition_problem``) and the
+sub-experiments (``generate_cutting_experiments``) with the circuit's free
+parameters kept symbolic. Each call then binds a batch of parameter values:
+one PUB ``(subexperiment, values (B, P_sub), shots)`` per sub-experiment,
+all PUBs of all fragments in one ``pool.run``.
+
+Parameter order. Columns of ``parameter_values`` follow ``circuit.parameters``
+(qiskit's sorted order: by name, ``ParameterVector`` elements by index). A
+sub-experiment gets the columns of its own ``subexperiment.parameters``.
+
+Gradients. Every parameter must sit in exactly one ``RX``/``RY``/``RZ`` gate,
+as its bare angle. For such a gate :math:`\langle O\rangle(\theta) = a + b\cos
+\theta + c \sin\theta`, so :math:`\partial_\theta \langle O\rangle =
+(\langle O\rangle(\theta + \pi/2) - \langle O\rangle(\theta - \pi/2))/2`
+exactly. A parameter lives in one fragment; only that fragment's
+sub-experiments are re-run (all shifts of all its parameters in one PUB per
+sub-experiment, bindings of shape ``(2, P_f, B)``) and the other fragments'
+results of the unshifted run are reused (:meth:`CutReconstructor.shift_gradient`).
+
+Cut gates must not carry parameters: their QPD is fixed at template time.
+
+Observables. Each observable (a Pauli string or a :class:`SparsePauliOp`) gives
+one value :math:`\sum_j w_j \langle P_j\rangle` over its Pauli terms. Its
+standard error is exact for a single Pauli and the upper bound
+:math:`\sum_j |w_j| \sigma_j` otherwise (terms measured on the same shots are
+correlated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
+from qiskit.circuit.library import RXGate, RYGate, RZGate
+from qiskit.quantum_info import Pauli, PauliList, SparsePauliOp
+from qiskit_addon_cutting import (
+    cut_wires,
+    expand_observables,
+    generate_cutting_experiments,
+    partition_problem,
+)
+from qiskit_addon_cutting.instructions import CutWire
+from qiskit_addon_cutting.qpd import TwoQubitQPDGate
+
+from .reconstruct import CutReconstructor, FragmentEstimates
+
+__all__ = [
+    "ExecutionCost",
+    "SampledCutExecutor",
+    "SampledJacobian",
+    "SampledValues",
+    "run_pubs",
+]
+
+_SHIFT = np.pi / 2
+_ROTATIONS = (RXGate, RYGate, RZGate)
+
+ObservablesLike = SparsePauliOp | Pauli | str | Sequence[SparsePauliOp | Pauli | str]
+
+
+class PubRunner(Protocol):
+    """A Qiskit V2 sampler (``run(pubs) -> job``) or a pool (``run(pubs) -> list``)."""
+
+    def run(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]], /) -> Any: ...
+
+
+def run_pubs(pool: PubRunner, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> list[Any]:
+    """Run PUBs on ``pool`` and return one result per PUB, in order.
+
+    Adapts both conventions: a Qiskit V2 sampler returns a job whose
+    ``result()`` is a ``PrimitiveResult``; a ``QPUPool`` returns the list of
+    pub results directly.
+    """
+    out = pool.run(pubs)
+    if callable(getattr(out, "result", None)):
+        out = out.result()
+    results = list(out)
+    if len(results) != len(pubs):
+        raise RuntimeError(f"pool returned {len(results)} results for {len(pubs)} PUBs")
+    return results
+
+
+class _FreshSeedAerSampler:
+    """Aer ``SamplerV2`` with a fresh, reproducible seed per ``run``.
+
+    Aer restarts its seed sequence on every job, so one fixed-seed sampler
+    would give the unshifted and the shifted runs correlated samples.
+    """
+
+    def __init__(self, seed: int | None) -> None:
+        self._seeds = np.random.SeedSequence(seed)
+
+    def run(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> Any:
+        from qiskit_aer.primitives import SamplerV2
+
+        seed = int(self._seeds.spawn(1)[0].generate_state(1)[0])
+        return SamplerV2(seed=seed).run(pubs)
+
+
+@dataclass(frozen=True)
+class ExecutionCost:
+    """What one call cost on the QPUs.
+
+    Attributes:
+        shots_per_subexperiment: shots per PUB and binding.
+        num_subexperiments: distinct sub-experiment circuits of the template
+            (all fragments, QPD terms x observable groups).
+        num_pubs: PUBs submitted.
+        num_circuits_executed: bound circuits run (sum over PUBs of their bindings).
+        total_shots: ``num_circuits_executed * shots_per_subexperiment``.
+        sampling_overhead: :math:`\\prod_{cuts} (\\sum_i |c_i|)^2` of the QPD.
+    """
+
+    shots_per_subexperiment: int
+    num_subexperiments: int
+    num_pubs: int
+    num_circuits_executed: int
+    total_shots: int
+    sampling_overhead: float
+
+    def __add__(self, other: ExecutionCost) -> ExecutionCost:
+        return ExecutionCost(
+            self.shots_per_subexperiment,
+            self.num_subexperiments,
+            self.num_pubs + other.num_pubs,
+            self.num_circuits_executed + other.num_circuits_executed,
+            self.total_shots + other.total_shots,
+            self.sampling_overhead,
+        )
+
+
+@dataclass(frozen=True)
+class SampledValues:
+    """Expectation values from one sampled run.
+
+    Attributes:
+        values: ``(B, n_observables)``.
+        stderr: ``(B, n_observables)`` standard errors.
+        cost: what the run cost.
+        parameter_values: the ``(B, P)`` bindings used.
+        estimates: per-fragment, per-QPD-term estimates, reused by
+            :meth:`SampledCutExecutor.jacobian`.
+    """
+
+    values: np.ndarray
+    stderr: np.ndarray
+    cost: ExecutionCost
+    parameter_values: np.ndarray
+    estimates: dict[Hashable, FragmentEstimates] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SampledJacobian:
+    """Parameter-shift Jacobian from sampled runs.
+
+    Attributes:
+        jacobian: ``(B, n_observables, P)``, ``d value[b, o] / d parameter_values[b, p]``.
+        stderr: same shape, standard errors.
+        cost: shifted runs (plus the unshifted run if it was not given).
+    """
+
+    jacobian: np.ndarray
+    stderr: np.ndarray
+    cost: ExecutionCost
+
+
+@dataclass(frozen=True)
+class _Fragment:
+    label: Hashable
+    subexperiments: tuple[QuantumCircuit, ...]
+    columns: tuple[np.ndarray, ...]  # per sub-experiment: its parameters' global columns
+    parameters: np.ndarray  # global columns of the fragment's parameters
+
+
+class SampledCutExecutor:
+    """Sampled expectation values and gradients of a cut parameterised circuit.
+
+    Args:
+        circuit: parameterised circuit, no classical bits. May contain
+            ``CutWire`` markers (expanded with ``cut_wires``) or ``Move`` /
+            ``TwoQubitQPDGate`` instructions already marked for cutting.
+        observables: a :class:`SparsePauliOp` / Pauli string (one observable) or
+            a sequence of them (one value each), on ``circuit.num_qubits``
+            qubits (before ``CutWire`` expansion).
+        partition_labels: one label per qubit of the circuit after wire-cut
+            expansion (e.g. ``"AABB"``), as ``partition_problem`` takes; gates
+            spanning two labels are cut. ``None``: fragments are the connected
+            components left after removing gates already marked for cutting.
+        pool: a Qiskit V2 sampler or an object with ``run(pubs) -> list``;
+            default Aer ``SamplerV2`` with a fresh seed from ``seed`` per call.
+        shots: shots per sub-experiment and binding.
+        num_samples: QPD samples for ``generate_cutting_experiments``;
+            ``inf`` (default) enumerates every term with its exact weight.
+        seed: seed of the default pool.
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        observables: ObservablesLike,
+        partition_labels: Sequence[Hashable] | None = None,
+        *,
+        pool: PubRunner | None = None,
+        shots: int = 4000,
+        num_samples: float = np.inf,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(circuit, QuantumCircuit):
+            raise ValueError(f"circuit must be a QuantumCircuit, got {type(circuit).__name__}")
+        if circuit.num_clbits or circuit.cregs:
+            raise ValueError("circuit has classical bits; pass it without measurements")
+        self.shots = _check_shots(shots)
+        self.circuit = circuit
+        self.parameters: tuple[Parameter, ...] = tuple(circuit.parameters)
+        paulis, self._weights = _observable_terms(observables, circuit.num_qubits)
+
+        if any(isinstance(inst.operation, CutWire) for inst in circuit.data):
+            expanded = cut_wires(circuit)
+            paulis = expand_observables(paulis, circuit, expanded)
+        else:
+            expanded = circuit
+        if partition_labels is not None:
+            partition_labels = list(partition_labels)
+            if len(partition_labels) != expanded.num_qubits:
+                extra = expanded.num_qubits - circuit.num_qubits
+                note = f" (the circuit's {extra} wire cut(s) added {extra} qubit(s))" if extra else ""
+                raise ValueError(
+                    f"partition_labels has {len(partition_labels)} labels but the circuit has "
+                    f"{expanded.num_qubits} qubits{note}"
+                )
+            if any(lab is None for lab in partition_labels):
+                raise ValueError("partition_labels contains None; remove idle qubits instead")
+        _check_cut_gates_unparameterised(expanded, partition_labels)
+        _check_rotation_parameters(circuit)
+
+        problem = partition_problem(expanded, partition_labels, paulis)
+        subexperiments, coefficients = generate_cutting_experiments(
+            problem.subcircuits, problem.subobservables, num_samples
+        )
+        self.sampling_overhead = float(np.prod([basis.overhead for basis in problem.bases]))
+        self.num_cuts = len(problem.bases)
+        self.reconstructor = CutReconstructor(coefficients, problem.subobservables)
+
+        column = {p: i for i, p in enumerate(self.parameters)}
+        fragments = []
+        owner: dict[int, Hashable] = {}
+        for label in self.reconstructor.labels:
+            circuits = tuple(subexperiments[label])
+            columns = tuple(np.array([column[p] for p in c.parameters], dtype=np.int64) for c in circuits)
+            own = np.unique(np.concatenate([c for c in columns] + [np.empty(0, np.int64)]))
+            for col in own:
+                if owner.setdefault(int(col), label) != label:
+                    raise ValueError(
+                        f"parameter {self.parameters[col]} appears in fragments {owner[int(col)]!r} "
+                        f"and {label!r}"
+                    )
+            fragments.append(_Fragment(label, circuits, columns, own))
+        self.fragments: tuple[_Fragment, ...] = tuple(fragments)
+        self.pool: PubRunner = pool if pool is not None else _FreshSeedAerSampler(seed)
+        self.last_values: SampledValues | None = None
+
+    # -- sizes -----------------------------------------------------------------
+
+    @property
+    def num_parameters(self) -> int:
+        return len(self.parameters)
+
+    @property
+    def num_observables(self) -> int:
+        return self._weights.shape[0]
+
+    @property
+    def num_subexperiments(self) -> int:
+        """Distinct sub-experiment circuits over all fragments."""
+        return sum(len(f.subexperiments) for f in self.fragments)
+
+    @property
+    def fragment_labels(self) -> tuple[Hashable, ...]:
+        return tuple(f.label for f in self.fragments)
+
+    def fragment_parameters(self) -> dict[Hashable, tuple[Parameter, ...]]:
+        """The circuit parameters owned by each fragment."""
+        return {f.label: tuple(self.parameters[i] for i in f.parameters) for f in self.fragments}
+
+    # -- execution -------------------------------------------------------------
+
+    def run(self, parameter_values: Any) -> SampledValues:
+        """Sampled expectation values for a batch of bindings.
+
+        Args:
+            parameter_values: ``(B, P)`` (or ``(P,)`` for one binding), columns in
+                ``circuit.parameters`` order.
+        """
+        values = self._check_values(parameter_values)
+        pubs = [
+            (circ, values[:, cols], self.shots)
+            for frag in self.fragments
+            for circ, cols in zip(frag.subexperiments, frag.columns)
+        ]
+        results = run_pubs(self.pool, pubs)
+        by_label, start = {}, 0
+        for frag in self.fragments:
+            by_label[frag.label] = results[start : start + len(frag.subexperiments)]
+            start += len(frag.subexperiments)
+        estimates = self.reconstructor.estimates(by_label)
+        rec = self.reconstructor.combine(estimates)
+        out = SampledValues(
+            values=rec.values @ self._weights.T,
+            stderr=rec.stderr @ np.abs(self._weights).T,
+            cost=self._cost(pubs),
+            parameter_values=values,
+            estimates=estimates,
+        )
+        self.last_values = out
+        return out
+
+    def jacobian(self, parameter_values: Any, base: SampledValues | None = None) -> SampledJacobian:
+        """Fragment-local parameter-shift Jacobian ``(B, n_observables, P)``.
+
+        Args:
+            parameter_values: ``(B, P)`` bindings.
+            base: the :meth:`run` result at these bindings, whose fragment
+                estimates are reused; run here if not given.
+        """
+        values = self._check_values(parameter_values)
+        if base is None:
+            base = self.run(values)
+            cost: ExecutionCost | None = base.cost
+        else:
+            if base.parameter_values.shape != values.shape or not np.array_equal(
+                base.parameter_values, values
+            ):
+                raise ValueError("base was computed at different parameter_values")
+            cost = None
+        num_b = values.shape[0]
+        pubs, spans = [], []
+        for frag in self.fragments:
+            if frag.parameters.size == 0:
+                continue
+            start = len(pubs)
+            for circ, cols in zip(frag.subexperiments, frag.columns):
+                pubs.append((circ, _shifted_bindings(values, cols, frag.parameters), self.shots))
+            spans.append((frag, start, len(pubs)))
+        jac = np.zeros((num_b, self.reconstructor.num_paulis, self.num_parameters))
+        var = np.zeros_like(jac)
+        if pubs:
+            results = run_pubs(self.pool, pubs)
+            for frag, start, stop in spans:
+                shifted = self.reconstructor.fragment_estimates(frag.label, results[start:stop])
+                grad = self.reconstructor.shift_gradient(base.estimates, frag.label, shifted)
+                # grad: (P_f, B, n_paulis) -> (B, n_paulis, P_f)
+                jac[:, :, frag.parameters] = np.moveaxis(grad.values, 0, -1)
+                var[:, :, frag.parameters] = np.moveaxis(grad.stderr, 0, -1) ** 2
+            shift_cost = self._cost(pubs)
+            cost = shift_cost if cost is None else cost + shift_cost
+        elif cost is None:
+            cost = self._cost([])
+        w = self._weights
+        return SampledJacobian(
+            jacobian=np.einsum("ot,btp->bop", w, jac),
+            stderr=np.einsum("ot,btp->bop", np.abs(w), np.sqrt(var)),
+            cost=cost,
+        )
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _check_values(self, parameter_values: Any) -> np.ndarray:
+        try:
+            values = np.array(parameter_values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"parameter_values is not a numeric array: {exc}") from exc
+        if values.ndim == 1:
+            values = values[None, :]
+        if values.ndim != 2 or values.shape[1] != self.num_parameters:
+            raise ValueError(
+                f"parameter_values must have shape (B, {self.num_parameters}) (columns in "
+                f"circuit.parameters order), got {np.shape(parameter_values)}"
+            )
+        if values.shape[0] == 0:
+            raise ValueError("parameter_values has no rows (B = 0)")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("parameter_values contains NaN or infinite entries")
+        return values
+
+    def _cost(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> ExecutionCost:
+        circuits = sum(int(np.prod(v.shape[:-1])) for _, v, _ in pubs)
+        return ExecutionCost(
+            shots_per_subexperiment=self.shots,
+            num_subexperiments=self.num_subexperiments,
+            num_pubs=len(pubs),
+            num_circuits_executed=circuits,
+            total_shots=circuits * self.shots,
+            sampling_overhead=self.sampling_overhead,
+        )
+
+
+def _shifted_bindings(values: np.ndarray, cols: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Bindings ``(2, P_f, B, P_sub)``: axis 0 is +pi/2 / -pi/2, axis 1 the shifted parameter."""
+    sub = values[:, cols]
+    out = np.broadcast_to(sub, (2, len(params), *sub.shape)).copy()
+    position = {int(c): j for j, c in enumerate(cols)}
+    for j, col in enumerate(params):
+        if int(col) not in position:
+            raise RuntimeError(f"parameter column {col} missing from a sub-experiment")
+        out[0, j, :, position[int(col)]] += _SHIFT
+        out[1, j, :, position[int(col)]] -= _SHIFT
+    return out
+
+
+def _check_shots(shots: Any) -> int:
+    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    if shots <= 0:
+        raise ValueError(f"shots must be positive, got {shots}")
+    return int(shots)
+
+
+def _observable_terms(observables: ObservablesLike, num_qubits: int) -> tuple[PauliList, np.ndarray]:
+    """Unique Pauli terms of all observables and the ``(n_observables, n_terms)`` weights."""
+    if isinstance(observables, (SparsePauliOp, Pauli, str)):
+        observables = [observables]
+    ops = []
+    for i, obs in enumerate(observables):
+        try:
+            op = SparsePauliOp(obs) if not isinstance(obs, SparsePauliOp) else obs
+        except Exception as exc:
+            raise ValueError(f"observable {i} ({obs!r}) is not a Pauli string or SparsePauliOp") from exc
+        if op.num_qubits != num_qubits:
+            raise ValueError(
+                f"observable {i} acts on {op.num_qubits} qubits but the circuit has {num_qubits}"
+            )
+        if np.any(np.abs(op.coeffs.imag) > 1e-12):
+            raise ValueError(f"observable {i} has complex coefficients; it must be Hermitian")
+        ops.append(op.simplify(atol=0.0))
+    if not ops:
+        raise ValueError("no observables given")
+    index: dict[str, int] = {}
+    labels: list[str] = []
+    rows = []
+    for op in ops:
+        row: dict[int, float] = {}
+        for label, coeff in op.to_list():
+            if label not in index:
+                index[label] = len(labels)
+                labels.append(label)
+            row[index[label]] = row.get(index[label], 0.0) + float(np.real(coeff))
+        rows.append(row)
+    weights = np.zeros((len(ops), len(labels)))
+    for i, row in enumerate(rows):
+        for j, w in row.items():
+            weights[i, j] = w
+    return PauliList(labels), weights
+
+
+def _free_parameters(op: Any) -> set[Parameter]:
+    found: set[Parameter] = set()
+    for p in getattr(op, "params", []):
+        if isinstance(p, ParameterExpression):
+            found |= set(p.parameters)
+    return found
+
+
+def _check_cut_gates_unparameterised(
+    circuit: QuantumCircuit, partition_labels: Sequence[Hashable] | None
+) -> None:
+    for index, inst in enumerate(circuit.data):
+        if inst.operation.name == "barrier" or len(inst.qubits) < 2:
+            continue
+        qubits = [circuit.find_bit(q).index for q in inst.qubits]
+        marked = isinstance(inst.operation, TwoQubitQPDGate)
+        spans = partition_labels is not None and len({partition_labels[q] for q in qubits}) > 1
+        if not (marked or spans):
+            continue
+        free = _free_parameters(inst.operation)
+        if free:
+            names = ", ".join(sorted(p.name for p in free))
+            raise ValueError(
+                f"cut gate {inst.operation.name} on qubits {qubits} (instruction {index}) carries "
+                f"trainable parameter(s) {names}; the QPD of a cut gate is fixed when the "
+                "sub-experiments are generated, so the ansatz must keep parameters off cut gates "
+                "(put them on single-qubit rotations) or the partition must not cut this gate"
+            )
+
+
+def _check_rotation_parameters(circuit: QuantumCircuit) -> None:
+    """Each parameter must be the bare angle of exactly one RX/RY/RZ gate (exact shift rule)."""
+    if isinstance(circuit.global_phase, ParameterExpression) and circuit.global_phase.parameters:
+        raise ValueError("circuit global phase depends on parameters; not supported")
+    uses: dict[Parameter, int] = {}
+    for inst in circuit.data:
+        op = inst.operation
+        free = _free_parameters(op)
+        if not free:
+            continue
+        if not isinstance(op, _ROTATIONS):
+            names = ", ".join(sorted(p.name for p in free))
+            raise ValueError(
+                f"parameter(s) {names} used by a '{op.name}' gate; the parameter-shift gradient "
+                "needs every parameter in a single-qubit RX/RY/RZ gate"
+            )
+        angle = op.params[0]
+        if not isinstance(angle, Parameter):
+            raise ValueError(
+                f"{op.name} angle {angle} is an expression; the parameter-shift gradient needs "
+                "the bare parameter as the angle"
+            )
+        uses[angle] = uses.get(angle, 0) + 1
+    repeated = sorted(p.name for p, n in uses.items() if n > 1)
+    if repeated:
+        raise ValueError(
+            f"parameter(s) {', '.join(repeated)} appear in more than one gate; the "
+            "parameter-shift gradient needs each parameter in exactly one RX/RY/RZ gate"
+        )
