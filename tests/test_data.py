@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
+from scipy.integrate import solve_ivp, trapezoid
 
 from dqlstm.data import (
     MinMaxScaler,
@@ -115,7 +115,7 @@ def test_oscillator_energy_decays_by_the_damping_work():
     energy = 0.5 * sol.omega**2 + 9.81 * (1 - np.cos(sol.theta))
     assert energy[0] == pytest.approx(4.5)
     assert np.all(np.diff(energy) <= 1e-9)
-    dissipated = 0.15 * np.trapezoid(sol.omega**2, sol.t)
+    dissipated = 0.15 * trapezoid(sol.omega**2, sol.t)
     assert energy[0] - energy[-1] == pytest.approx(dissipated, rel=1e-4)
     assert energy[-1] < 0.1 * energy[0]  # 20 s at b=0.15 removes most of it
 

@@ -182,6 +182,12 @@ def test_overwrite_protection_and_resume_errors(tmp_path):
         run_training(tiny_cfg(epochs=1), tmp_path / "empty", resume=True, quiet=True)
     with pytest.raises(ValueError, match=r"config differs.*train.lr: 0.01 -> 0.02"):
         run_training(tiny_cfg(epochs=2, lr=0.02), out, resume=True, quiet=True)
+    # A config that fails before training leaves the old run untouched, even with --force.
+    broken = tiny_cfg(epochs=1)
+    broken["data"]["train_fraction"] = 0.01
+    with pytest.raises(ValueError, match="empty train set"):
+        run_training(broken, out, force=True, quiet=True)
+    assert json.loads((out / METRICS_FILE).read_text())["finished"] is True
     # --force replaces the run; the replacement is a fresh run.
     (out / "notes.txt").write_text("kept")
     again = run_training(tiny_cfg(epochs=2), out, force=True, quiet=True)

@@ -90,7 +90,8 @@ def _existing_run(out: Path) -> str | None:
     return None
 
 
-def _prepare_out_dir(out: Path, resume: bool, force: bool) -> None:
+def _check_out_dir(out: Path, resume: bool, force: bool) -> bool:
+    """Fail early if ``out`` cannot take this run; return whether old run files must go."""
     if resume and force:
         raise ValueError("--resume and --force contradict each other: resume keeps the run, force replaces it")
     if out.exists() and not out.is_dir():
@@ -98,7 +99,7 @@ def _prepare_out_dir(out: Path, resume: bool, force: bool) -> None:
     if resume:
         if not (out / CHECKPOINT_FILE).is_file():
             raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT_FILE} does not exist")
-        return
+        return False
     existing = _existing_run(out) if out.is_dir() else None
     if existing is not None:
         if not force:
@@ -106,9 +107,14 @@ def _prepare_out_dir(out: Path, resume: bool, force: bool) -> None:
                 f"{out} already holds {existing}; use --resume to continue it, "
                 f"--force to overwrite it, or --out to choose another folder"
             )
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+        return True
+    return False
+
+
+def _clear_run_files(out: Path) -> None:
+    # Only the files a run writes: anything else the user put there stays.
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def _cut_info(model: nn.Module) -> dict[str, Any] | None:
@@ -137,7 +143,7 @@ def run_training(
     cfg = json.loads(json.dumps(cfg, default=str))  # a private, JSON-clean copy
     cfg.setdefault("run", {})["out"] = str(out)
     train_cfg = cfg["train"]
-    _prepare_out_dir(out, resume, force)
+    clear = _check_out_dir(out, resume, force)
 
     checkpoint = None
     if resume:
@@ -158,12 +164,14 @@ def run_training(
         # Tiny matmuls: extra intra-op threads only add sync cost (10x on a busy box).
         torch.set_num_threads(int(train_cfg.get("threads", 1)))
     try:
-        return _train(cfg, out, checkpoint, quiet)
+        return _train(cfg, out, checkpoint, clear, quiet)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _train(cfg: dict[str, Any], out: Path, checkpoint: dict[str, Any] | None, quiet: bool) -> RunResult:
+def _train(
+    cfg: dict[str, Any], out: Path, checkpoint: dict[str, Any] | None, clear: bool, quiet: bool
+) -> RunResult:
     train_cfg = cfg["train"]
     seed = int(train_cfg["seed"])
     seed_everything(seed)
@@ -202,6 +210,10 @@ def _train(cfg: dict[str, Any], out: Path, checkpoint: dict[str, Any] | None, qu
         raise ValueError(
             f"{out} already trained {start_epoch} epochs; cannot resume to fewer (train.epochs = {total_epochs})"
         )
+    # Data and model are built: only now touch the folder (a bad config leaves no trace).
+    if clear:
+        _clear_run_files(out)
+    out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / CONFIG_FILE)
 
     def save_checkpoint(epoch: int) -> None:
