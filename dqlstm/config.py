@@ -9,7 +9,8 @@ Sections and keys (defaults in brackets)::
              seed [train.seed] (random NARMA input)
     [model]  kind ["qlstm"] in lstm|qlstm, hidden_size [5], num_layers [1] (LSTM),
              n_qubits [4], ansatz ["chen2020"], layers [2], dressed [true],
-             module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled
+             module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled,
+             max_qubits, shots (engine options of the cut-exact/sampled modes; unset = engine default)
     [train]  optimizer ["rmsprop"] in rmsprop|adam, lr [0.01], epochs [100],
              batch_size [10], seed [0], threads [1] (torch intra-op threads;
              0 keeps torch's default - small models run fastest on one thread)
@@ -107,6 +108,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "module_size": Key(int, 3, check=_positive),
         "links": Key(int, 0, check=_non_negative),
         "mode": Key(str, "exact", choices=MODES),
+        "max_qubits": Key(int, None, check=_positive),
+        "shots": Key(int, None, check=_positive),
     },
     "train": {
         "optimizer": Key(str, "rmsprop", choices=OPTIMIZERS),

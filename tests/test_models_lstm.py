@@ -119,3 +119,22 @@ def test_qlstm_through_the_factory():
     torch.testing.assert_close(again.core.vqc_weights, model.core.vqc_weights)
     with pytest.raises(ValueError, match="expects 1 feature.*got 2"):
         model(torch.zeros(2, 4, 2))
+
+
+def test_engine_options_reach_the_qlstm_only_for_cutting_modes(monkeypatch):
+    qlstm_module = pytest.importorskip("dqlstm.models.qlstm")
+    calls = []
+
+    class FakeQLSTM(LSTM):
+        def __init__(self, input_size, hidden_size, **kwargs):
+            super().__init__(input_size, hidden_size)
+            calls.append(kwargs)
+
+    monkeypatch.setattr(qlstm_module, "QLSTM", FakeQLSTM)
+    base = {"kind": "qlstm", "hidden_size": 2, "max_qubits": 2, "shots": 100}
+    build_model({**base, "mode": "exact"}, 1, 1, seed=3)
+    build_model({**base, "mode": "cut-exact"}, 1, 1)
+    build_model({"kind": "qlstm", "mode": "sampled"}, 1, 1)
+    assert calls[0]["engine_options"] is None and calls[0]["seed"] == 3 and calls[0]["mode"] == "exact"
+    assert calls[1]["engine_options"] == {"max_qubits": 2, "shots": 100}
+    assert calls[2]["engine_options"] is None

@@ -198,3 +198,15 @@ def test_overwrite_protection_and_resume_errors(tmp_path):
     assert same.epochs_run == 0 and len(same.metrics["epochs"]) == 2
     with pytest.raises(ValueError, match="cannot resume to fewer"):
         run_training(tiny_cfg(epochs=1), out, resume=True, quiet=True)
+
+
+def test_cut_info_comes_from_the_engine_plan():
+    from types import SimpleNamespace
+
+    from dqlstm.training.run import _cut_info
+
+    plan = SimpleNamespace(to_dict=lambda: {"num_cuts": 2, "sampling_overhead": 81.0})
+    core = SimpleNamespace(engine=SimpleNamespace(plan=plan))
+    assert _cut_info(SimpleNamespace(core=core)) == {"num_cuts": 2, "sampling_overhead": 81.0}
+    assert _cut_info(SimpleNamespace(core=SimpleNamespace(cut_summary=lambda: {"fragments": 2}))) == {"fragments": 2}
+    assert _cut_info(SimpleNamespace(core=SimpleNamespace(engine=SimpleNamespace()))) is None

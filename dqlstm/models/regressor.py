@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 MODEL_KINDS = ("lstm", "qlstm")
+ENGINE_OPTION_KEYS = ("max_qubits", "shots")  # [model] keys forwarded to the QLSTM's engine
 
 
 def check_sequence_input(x: torch.Tensor, input_size: int, who: str = "model") -> None:
@@ -74,6 +75,9 @@ def build_core(model_cfg: Mapping[str, Any], input_size: int, seed: int | None =
     if kind == "qlstm":
         from dqlstm.models.qlstm import QLSTM
 
+        mode = model_cfg.get("mode", "exact")
+        # The exact engine takes no options; cutting engines get the ones that are set.
+        options = {k: model_cfg[k] for k in ENGINE_OPTION_KEYS if model_cfg.get(k) is not None}
         return QLSTM(
             input_size,
             hidden,
@@ -83,7 +87,8 @@ def build_core(model_cfg: Mapping[str, Any], input_size: int, seed: int | None =
             dressed=bool(model_cfg.get("dressed", True)),
             module_size=int(model_cfg.get("module_size", 3)),
             links=int(model_cfg.get("links", 0)),
-            mode=model_cfg.get("mode", "exact"),
+            mode=mode,
+            engine_options=options if mode != "exact" and options else None,
             seed=seed,
         )
     raise ValueError(f"unknown model kind {kind!r}; expected one of {MODEL_KINDS}")

@@ -118,12 +118,24 @@ def _clear_run_files(out: Path) -> None:
 
 
 def _cut_info(model: nn.Module) -> dict[str, Any] | None:
-    """The core's cut summary if its engine cuts circuits (``None`` otherwise)."""
+    """How the core's engine cuts its circuits (``None`` when nothing is cut).
+
+    Looks for ``cut_summary()`` (or a ``cut_summary`` dict) on the core or its
+    ``engine``, else a ``plan`` with ``to_dict()`` (the partitioner's ``CutPlan``).
+    """
     core = getattr(model, "core", model)
-    summary = getattr(core, "cut_summary", None)
-    if callable(summary):
-        summary = summary()
-    return dict(summary) if summary else None
+    for owner in (core, getattr(core, "engine", None)):
+        if owner is None:
+            continue
+        summary = getattr(owner, "cut_summary", None)
+        if callable(summary):
+            summary = summary()
+        if summary:
+            return dict(summary)
+        plan = getattr(owner, "plan", None)
+        if plan is not None and callable(getattr(plan, "to_dict", None)):
+            return dict(plan.to_dict())
+    return None
 
 
 def _is_tty() -> bool:
