@@ -219,7 +219,8 @@ class SampledCutExecutor:
         self.shots = _check_shots(shots)
         self.circuit = circuit
         self.parameters: tuple[Parameter, ...] = tuple(circuit.parameters)
-        paulis, self._weights = _observable_terms(observables, circuit.num_qubits)
+        paulis, self.term_weights = _observable_terms(observables, circuit.num_qubits)
+        self.pauli_terms: PauliList = paulis
 
         if any(isinstance(inst.operation, CutWire) for inst in circuit.data):
             expanded = cut_wires(circuit)
@@ -246,6 +247,8 @@ class SampledCutExecutor:
         )
         self.sampling_overhead = float(np.prod([basis.overhead for basis in problem.bases]))
         self.num_cuts = len(problem.bases)
+        self.coefficients = coefficients
+        self.subobservables: dict[Hashable, PauliList] = dict(problem.subobservables)
         self.reconstructor = CutReconstructor(coefficients, problem.subobservables)
 
         column = {p: i for i, p in enumerate(self.parameters)}
@@ -274,7 +277,7 @@ class SampledCutExecutor:
 
     @property
     def num_observables(self) -> int:
-        return self._weights.shape[0]
+        return self.term_weights.shape[0]
 
     @property
     def num_subexperiments(self) -> int:
@@ -312,8 +315,8 @@ class SampledCutExecutor:
         estimates = self.reconstructor.estimates(by_label)
         rec = self.reconstructor.combine(estimates)
         out = SampledValues(
-            values=rec.values @ self._weights.T,
-            stderr=rec.stderr @ np.abs(self._weights).T,
+            values=rec.values @ self.term_weights.T,
+            stderr=rec.stderr @ np.abs(self.term_weights).T,
             cost=self._cost(pubs),
             parameter_values=values,
             estimates=estimates,
@@ -362,7 +365,7 @@ class SampledCutExecutor:
             cost = shift_cost if cost is None else cost + shift_cost
         elif cost is None:
             cost = self._cost([])
-        w = self._weights
+        w = self.term_weights
         return SampledJacobian(
             jacobian=np.einsum("ot,btp->bop", w, jac),
             stderr=np.einsum("ot,btp->bop", np.abs(w), np.sqrt(var)),
