@@ -45,9 +45,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 from dqlstm.circuits.ansatz import ANSATZE
 from dqlstm.data.dataset import DEFAULT_LENGTH, SCALE_FITS, TASKS, task_order
 from dqlstm.data.narma import NARMA_INPUTS
+from dqlstm.models.gate_engine import MODES
 from dqlstm.models.regressor import MODEL_KINDS
 
-MODES = ("exact", "cut-exact", "sampled")
 OPTIMIZERS = ("rmsprop", "adam")
 FREE_FORM_SECTIONS = ("qpus",)
 

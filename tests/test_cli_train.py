@@ -77,9 +77,13 @@ def test_user_errors_are_reported_cleanly(tmp_path, capsys):
     assert main(["train", str(tmp_path / "nope.toml")]) == 2
     assert "config file not found" in capsys.readouterr().err
     assert main(["train", str(bad), "--epochs", "-1"]) == 2
-    assert "--epochs must be >= 0" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "--mode", "fast"])  # argparse rejects unknown modes
+    assert "epocs" in capsys.readouterr().err  # file errors come first
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text(TINY)
+    assert main(["train", str(tiny), "--epochs", "-1"]) == 2
+    assert "(with command-line overrides): [train] epochs must be >= 0, got -1" in capsys.readouterr().err
+    assert main(["train", str(tiny), "--mode", "cut_exact"]) == 2
+    assert "did you mean 'cut-exact'" in capsys.readouterr().err
 
 
 def test_packaged_default_config_from_any_directory(tmp_path, monkeypatch):

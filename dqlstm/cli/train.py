@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from dqlstm.config import MODES, default_config_path, load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", default=None, metavar="DIR", help="output folder (default: run.out, else runs/<config stem>)"
     )
-    parser.add_argument("--mode", choices=MODES, default=None, help="override model.mode (QLSTM execution engine)")
+    parser.add_argument(
+        "--mode", default=None, metavar="M", help="override model.mode: exact, cut-exact or sampled (QLSTM engine)"
+    )
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="override train.seed")
     parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
     parser.add_argument("--force", action="store_true", help="overwrite an existing run in the output folder")
@@ -39,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dqlstm.training.run import run_training  # torch import only when training
-
-    if args.epochs is not None and args.epochs < 0:
-        raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
+    # Heavy imports (torch, qiskit) only when a run starts: `dqlstm --help` stays fast.
+    # Override values are checked by the config schema, like values in the file.
+    from dqlstm.config import default_config_path, load_config
+    from dqlstm.training.run import run_training
     config_path = Path(args.config) if args.config else default_config_path()
     overrides = {"train.epochs": args.epochs, "train.seed": args.seed, "model.mode": args.mode}
     cfg = load_config(config_path, overrides)
