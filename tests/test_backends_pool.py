@@ -166,6 +166,21 @@ def test_stats_are_a_dataclass_and_dict() -> None:
     assert all(q["seconds"] > 0 for q in data["qpus"].values()) and set(util) == {"a", "b"}
 
 
+def test_empty_input_and_malformed_pubs() -> None:
+    with QPUPool([AerQPU("a", 2)], seed=1) as pool:
+        assert pool.run([]) == []
+        with pytest.raises(ValueError, match="PUB"):
+            pool.run([(ladder(2), np.zeros((3, 5)), 10)])  # 5 values for 2 parameters
+        assert pool.stats.qpus["a"].jobs == 0
+
+
+def test_closed_pool_refuses_work() -> None:
+    pool = QPUPool([AerQPU("a", 2)], seed=1)
+    pool.close()
+    with pytest.raises(BackendConfigError, match="closed"):
+        pool.run(make_pubs([2]))
+
+
 def test_single_binding_pubs_and_default_shots() -> None:
     qc = ladder(2)
     with QPUPool([AerQPU("a", 2)], seed=4, default_shots=123) as pool:
