@@ -13,7 +13,7 @@ from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.primitives import BitArray, DataBin, PrimitiveResult, SamplerPubResult
 from qiskit.quantum_info import SparsePauliOp, Statevector
-from qiskit_addon_cutting import reconstruct_expectation_values
+from qiskit_addon_cutting import cut_wires, reconstruct_expectation_values
 from qiskit_addon_cutting.instructions import CutWire
 from qiskit_aer.primitives import SamplerV2
 
@@ -210,6 +210,32 @@ def test_cost_and_overhead():
     assert out.cost.sampling_overhead == pytest.approx(144.0)
 
 
+def test_cut_wire_markers_and_pre_expanded_circuit_agree():
+    """``CutWire`` in the circuit == the same circuit after ``cut_wires`` passed as cut_circuit."""
+    qc = circuit_4q_wire_and_gate_cut()
+    values = np.full((1, qc.num_parameters), 0.7)
+    obs = ["ZZZZ", "IZZI"]
+    a = SampledCutExecutor(qc, obs, "AABAB", pool=RecordingPool(4), shots=16)
+    b = SampledCutExecutor(
+        qc, obs, "AABAB", pool=RecordingPool(4), shots=16, cut_circuit=cut_wires(qc)
+    )
+    assert a.num_subexperiments == b.num_subexperiments
+    np.testing.assert_array_equal(a.run(values).values, b.run(values).values)
+
+
+def test_from_partitioner_plan():
+    partitioner = pytest.importorskip("partitioner")
+    qc = circuit_4q_gate_cut()
+    plan = partitioner.plan_cuts(qc, 2)
+    obs = ["ZZZZ", "IIIZ"]
+    ex = SampledCutExecutor.from_plan(plan, qc, obs, pool=RecordingPool(6), shots=16)
+    assert ex.num_subexperiments == plan.num_subexperiments
+    assert ex.sampling_overhead == pytest.approx(plan.sampling_overhead)
+    ref = SampledCutExecutor(qc, obs, plan.partition_labels, pool=RecordingPool(6), shots=16)
+    values = np.full((2, qc.num_parameters), -0.4)
+    np.testing.assert_array_equal(ex.run(values).values, ref.run(values).values)
+
+
 def test_sampler_and_pool_give_the_same_results():
     """A V2 sampler (job.result()) and a pool (list) are interchangeable."""
     qc = circuit_4q_gate_cut()
@@ -362,7 +388,7 @@ def test_sampled_values_match_statevector(make, labels, observables, shots):
 def test_sampled_gradient_matches_finite_differences():
     qc = circuit_4q_gate_cut()
     obs = ["ZZZZ", "IZZI", "ZIIZ"]
-    ex = SampledCutExecutor(qc, obs, "AABB", shots=3000, seed=99)
+    ex = SampledCutExecutor(qc, obs, "AABB", shots=1500, seed=99)
     values = np.random.default_rng(4).uniform(-np.pi, np.pi, (2, ex.num_parameters))
     jac = ex.jacobian(values)
     h = 1e-6

@@ -199,7 +199,37 @@ class SampledCutExecutor:
         num_samples: QPD samples for ``generate_cutting_experiments``;
             ``inf`` (default) enumerates every term with its exact weight.
         seed: seed of the default pool.
+        cut_circuit: ``circuit`` with its cuts already marked and wire cuts
+            expanded onto extra qubits (e.g. ``plan.cut_circuit(circuit)``);
+            observables are mapped onto it with ``expand_observables`` and
+            ``partition_labels`` label its qubits.
+
+    Attributes:
+        parameters: ``circuit.parameters``, the column order of ``parameter_values``.
+        pauli_terms, term_weights: the observables' unique Pauli terms and the
+            ``(n_observables, n_terms)`` weights combining them.
+        cut_circuit: the circuit that was partitioned (after wire-cut expansion).
+        coefficients, subobservables: ``generate_cutting_experiments`` /
+            ``partition_problem`` outputs (reference inputs for
+            ``reconstruct_expectation_values``).
+        reconstructor: the :class:`CutReconstructor`.
+        fragments: per partition label, its sub-experiments and parameter columns.
+        sampling_overhead, num_cuts: of the QPD.
+        last_values: the latest :meth:`run` result.
     """
+
+    @classmethod
+    def from_plan(
+        cls, plan: Any, circuit: QuantumCircuit, observables: ObservablesLike, **kwargs: Any
+    ) -> SampledCutExecutor:
+        """Executor for a partitioner ``CutPlan`` (``plan.cut_circuit``, ``plan.partition_labels``)."""
+        return cls(
+            circuit,
+            observables,
+            plan.partition_labels,
+            cut_circuit=plan.cut_circuit(circuit),
+            **kwargs,
+        )
 
     def __init__(
         self,
@@ -211,6 +241,7 @@ class SampledCutExecutor:
         shots: int = 4000,
         num_samples: float = np.inf,
         seed: int | None = None,
+        cut_circuit: QuantumCircuit | None = None,
     ) -> None:
         if not isinstance(circuit, QuantumCircuit):
             raise ValueError(f"circuit must be a QuantumCircuit, got {type(circuit).__name__}")
@@ -222,11 +253,19 @@ class SampledCutExecutor:
         paulis, self.term_weights = _observable_terms(observables, circuit.num_qubits)
         self.pauli_terms: PauliList = paulis
 
-        if any(isinstance(inst.operation, CutWire) for inst in circuit.data):
+        if cut_circuit is not None:
+            if not isinstance(cut_circuit, QuantumCircuit):
+                raise ValueError("cut_circuit must be a QuantumCircuit")
+            if set(cut_circuit.parameters) != set(self.parameters):
+                raise ValueError("cut_circuit has other free parameters than circuit")
+            expanded = cut_circuit
+            paulis = expand_observables(paulis, circuit, expanded)
+        elif any(isinstance(inst.operation, CutWire) for inst in circuit.data):
             expanded = cut_wires(circuit)
             paulis = expand_observables(paulis, circuit, expanded)
         else:
             expanded = circuit
+        self.cut_circuit = expanded
         if partition_labels is not None:
             partition_labels = list(partition_labels)
             if len(partition_labels) != expanded.num_qubits:
