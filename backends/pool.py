@@ -24,7 +24,7 @@ from .scheduler import choose_qpu, task_priority
 from .stats import PoolStats, QPUStats
 
 logger = logging.getLogger(__name__)
-ENGINES = ("local", "ray")
+ENGINES = ("local", "process", "ray")
 
 
 @dataclass(eq=False)
@@ -70,9 +70,11 @@ class QPUPool:
       at construction (see ``pool.seed``).
     * Identical (PUB, seed) work is served from an LRU cache (``cache_size``).
 
-    ``engine="local"`` uses one thread per QPU; ``engine="ray"`` one Ray actor
-    per QPU (``ray_address``: None for a light local Ray, or a cluster
-    address). The pool owns its QPUs: :meth:`close` closes them.
+    ``engine="local"`` uses one thread per QPU (no start-up cost);
+    ``engine="process"`` one worker process per QPU (scales with cores: Aer's
+    per-job Python work holds the GIL); ``engine="ray"`` one Ray actor per QPU
+    (``ray_address``: None for a light local Ray, or a cluster address).
+    The pool owns its QPUs: :meth:`close` closes them.
     """
 
     def __init__(
@@ -126,6 +128,10 @@ class QPUPool:
             from .ray_engine import RayEngine  # Ray is imported only when asked for
 
             self._engine = RayEngine(qpus, address=ray_address, actor_options=ray_actor_options)
+        elif engine == "process":
+            from .process_engine import ProcessEngine
+
+            self._engine = ProcessEngine(qpus)
         else:
             self._engine = LocalEngine(qpus)
         self._closed = False
