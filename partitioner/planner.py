@@ -30,6 +30,7 @@ from .errors import PlanError
 from .model import build_model
 from .plan import CutPlan
 from .qubit_search import EPS, branch_and_bound, build_qubit_problem, kl_partition
+from .segments import build_event_graph, fm_refine
 from .wires import refine_wires, timelines_from_qubits, total_cost, widths
 
 
@@ -107,12 +108,18 @@ def plan_cuts(
         slots = np.full(2 * n, caps.sizes[0], dtype=np.int64)
     else:
         slots = np.array(caps.slots(n), dtype=np.int64)
+    events = build_event_graph(model, wire) if wire_cuts else None
     best_seq, best_key = None, None
     for cost, part in candidates:
         seq = timelines_from_qubits(model, part[list(prob.cluster_of)])
-        if wire_cuts:
-            seq = refine_wires(model, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
         total = total_cost(model, seq, wire)
+        for _ in range(4 if wire_cuts else 0):  # alternate until neither improves
+            seq = fm_refine(events, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
+            seq = refine_wires(model, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
+            new_total = total_cost(model, seq, wire)
+            if new_total > total - EPS:
+                break
+            total = new_total
         # cheapest first, then fewer wire cuts
         key = (round(total * 1e6), sum(int(np.count_nonzero(t[1:] != t[:-1])) for t in seq))
         if best_key is None or key < best_key:
