@@ -8,8 +8,8 @@ pool's dispatcher is the same for every engine.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, Future, InvalidStateError, ThreadPoolExecutor
 from typing import Protocol
 
 from qiskit.primitives import SamplerPubResult
@@ -47,3 +47,25 @@ class LocalEngine:
         # Do not wait: a stalled job must not block shutdown (QPU.close releases it).
         for worker in self._workers:
             worker.shutdown(wait=False, cancel_futures=True)
+
+
+def relay(inner: Future, translate: Callable[[BaseException], BaseException]) -> Future:
+    """A future mirroring ``inner``, with its exception passed through ``translate``.
+
+    The pool may cancel the outer future (end of a run); a late inner result
+    is then dropped instead of raising InvalidStateError in a callback.
+    """
+    out: Future = Future()
+
+    def copy(done: Future) -> None:
+        try:
+            exc = done.exception()
+            if exc is None:
+                out.set_result(done.result())
+            else:
+                out.set_exception(translate(exc))
+        except (InvalidStateError, CancelledError):
+            pass  # outer cancelled, or inner cancelled at shutdown: nobody waits for it
+
+    inner.add_done_callback(copy)
+    return out

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .engines import timed_execute
+from .engines import relay, timed_execute
 from .errors import BackendConfigError, QPUUnavailableError
 from .pub import Pub
 from .qpu import QPU
@@ -55,20 +55,12 @@ class ProcessEngine:
             raise BackendConfigError(f"could not start QPU worker processes: {exc}") from exc
 
     def submit(self, index: int, pub: Pub, seed: int | None) -> Future:
-        inner = self._workers[index].submit(_execute, pub, seed)
-        out: Future = Future()
+        def translate(exc: BaseException) -> BaseException:
+            if isinstance(exc, BrokenProcessPool):
+                return QPUUnavailableError(f"worker process of QPU #{index} died: {exc}")
+            return exc
 
-        def relay(done: Future) -> None:
-            exc = done.exception()
-            if exc is None:
-                out.set_result(done.result())
-            elif isinstance(exc, BrokenProcessPool):
-                out.set_exception(QPUUnavailableError(f"worker process of QPU #{index} died: {exc}"))
-            else:
-                out.set_exception(exc)
-
-        inner.add_done_callback(relay)
-        return out
+        return relay(self._workers[index].submit(_execute, pub, seed), translate)
 
     def close(self) -> None:
         for worker in self._workers:

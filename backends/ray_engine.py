@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from .engines import timed_execute
+from .engines import relay, timed_execute
 from .errors import BackendConfigError, QPUUnavailableError
 from .pub import Pub
 from .qpu import QPU
@@ -86,21 +86,13 @@ class RayEngine:
             ) from exc
 
     def submit(self, index: int, pub: Pub, seed: int | None) -> Future:
-        ray_future = self._actors[index].execute.remote(pub, seed).future()
-        out: Future = Future()
-
-        def relay(done: Future) -> None:
-            exc = done.exception()
-            if exc is None:
-                out.set_result(done.result())
-            elif isinstance(exc, self._ray.exceptions.RayActorError):
+        def translate(exc: BaseException) -> BaseException:
+            if isinstance(exc, self._ray.exceptions.RayActorError):
                 # The actor (hence the QPU) died: reroute, never retry on it.
-                out.set_exception(QPUUnavailableError(f"Ray actor of QPU #{index} died: {exc}"))
-            else:
-                out.set_exception(exc)
+                return QPUUnavailableError(f"Ray actor of QPU #{index} died: {exc}")
+            return exc
 
-        ray_future.add_done_callback(relay)
-        return out
+        return relay(self._actors[index].execute.remote(pub, seed).future(), translate)
 
     def close(self) -> None:
         for actor in getattr(self, "_actors", []):
