@@ -236,6 +236,17 @@ def test_from_partitioner_plan():
     np.testing.assert_array_equal(ex.run(values).values, ref.run(values).values)
 
 
+def test_runs_on_qpu_pool():
+    backends = pytest.importorskip("backends")
+    qc = circuit_4q_gate_cut()
+    pool = backends.QPUPool([backends.AerQPU("a", 2, seed=1), backends.AerQPU("b", 2, seed=2)], seed=5)
+    obs = ["ZZZZ", "IZZI"]
+    ex = SampledCutExecutor(qc, obs, "AABB", pool=pool, shots=2000)
+    values = np.random.default_rng(8).uniform(-np.pi, np.pi, (2, 12))
+    out = ex.run(values)
+    assert np.all(np.abs(out.values - exact_values(qc, obs, values)) < 5 * out.stderr)
+
+
 def test_sampler_and_pool_give_the_same_results():
     """A V2 sampler (job.result()) and a pool (list) are interchangeable."""
     qc = circuit_4q_gate_cut()
@@ -346,6 +357,14 @@ def test_parameter_not_on_single_rotation():
         SampledCutExecutor(qc, ["ZZ"], "AB")
 
 
+def test_idle_qubit_with_automatic_partition():
+    qc = QuantumCircuit(3)
+    qc.ry(Parameter("a"), 0)
+    qc.cx(0, 1)
+    with pytest.raises(ValueError, match="idle qubits"):
+        SampledCutExecutor(qc, ["ZZZ"], None)
+
+
 def test_base_from_other_bindings_rejected():
     ex = SampledCutExecutor(circuit_4q_gate_cut(), ["ZZZZ"], "AABB", pool=RecordingPool(0), shots=8)
     base = ex.run(np.zeros((1, 12)))
@@ -400,3 +419,42 @@ def test_sampled_gradient_matches_finite_differences():
     _assert_within(jac.jacobian, jac.stderr, fd)
     # the estimate is informative, not just noise within wide error bars
     assert np.abs(fd).max() > 10 * jac.stderr.mean()
+
+
+def _spread_ratio(estimates: np.ndarray, stderr: np.ndarray) -> np.ndarray:
+    """Empirical std over repeated identical bindings / mean reported standard error."""
+    return estimates.std(axis=0, ddof=1) / stderr.mean(axis=0)
+
+
+@pytest.mark.slow
+def test_standard_errors_are_calibrated():
+    """24 identical bindings are 24 independent repetitions: their spread matches the stderr."""
+    qc = circuit_4q_gate_cut()
+    obs = ["ZZZZ", "IZZI", SparsePauliOp(["ZIII", "IIZI"], [1.0, 1.0])]
+    ex = SampledCutExecutor(qc, obs, "AABB", shots=200, seed=21)
+    row = np.random.default_rng(5).uniform(-np.pi, np.pi, 12)
+    out = ex.run(np.tile(row, (24, 1)))
+    ratio = _spread_ratio(out.values, out.stderr)
+    # single Paulis: exact stderr; the sum of two Paulis: an upper bound
+    assert np.all((ratio[:2] > 0.6) & (ratio[:2] < 1.6)), ratio
+    assert 0.3 < ratio[2] < 1.6, ratio
+
+
+def circuit_2q() -> QuantumCircuit:
+    t = ParameterVector("t", 4)
+    qc = QuantumCircuit(2)
+    qc.ry(t[0], 0)
+    qc.ry(t[1], 1)
+    qc.cx(0, 1)
+    qc.rx(t[2], 0)
+    qc.rx(t[3], 1)
+    return qc
+
+
+@pytest.mark.slow
+def test_gradient_standard_errors_are_calibrated():
+    ex = SampledCutExecutor(circuit_2q(), ["ZZ", "IZ"], "AB", shots=200, seed=22)
+    row = np.array([0.3, -1.1, 0.8, 2.0])
+    jac = ex.jacobian(np.tile(row, (16, 1)))
+    ratio = _spread_ratio(jac.jacobian.reshape(16, -1), jac.stderr.reshape(16, -1))
+    assert np.all((ratio > 0.55) & (ratio < 1.6)), ratio

@@ -281,6 +281,11 @@ class SampledCutExecutor:
         _check_rotation_parameters(circuit)
 
         problem = partition_problem(expanded, partition_labels, paulis)
+        if None in problem.subobservables:  # automatic labels mark idle qubits with None
+            raise ValueError(
+                "the circuit has idle qubits, which automatic partitioning leaves without a "
+                "fragment; remove them or pass partition_labels"
+            )
         subexperiments, coefficients = generate_cutting_experiments(
             problem.subcircuits, problem.subobservables, num_samples
         )
