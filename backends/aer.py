@@ -56,7 +56,8 @@ class AerQPU(QPU):
             coupling_map = coupling_map or list(spec.backend.coupling_map.get_edges())
             basis = list(spec.backend.operation_names)
         super().__init__(name, num_qubits, coupling_map=coupling_map, basis_gates=basis, seed=seed)
-        if isinstance(max_parallel_threads, bool) or not isinstance(max_parallel_threads, int) or max_parallel_threads < 0:
+        threads = max_parallel_threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise BackendConfigError(f"QPU {name!r}: max_parallel_threads must be an int >= 0")
         if optimization_level not in (0, 1, 2, 3):
             raise BackendConfigError(f"QPU {name!r}: optimization_level must be 0..3, got {optimization_level!r}")

@@ -247,7 +247,8 @@ class QPUPool:
         if widest is None or width > widest:
             raise NoCapableQPUError(width, widest, detail)
 
-    def _dispatch(self, pending: list[_Task], inflight: dict, busy: set[int], load: list[float], now: float) -> None:
+    def _dispatch(self, pending: list[_Task], inflight: dict[Future, _Job], busy: set[int],
+                  load: list[float], now: float) -> None:
         widths = [q.num_qubits if ok else 0 for q, ok in zip(self.qpus, self._available)]
         free = [i for i, w in enumerate(widths) if w and i not in busy]
         stalled = {job.qpu for job in inflight.values() if job.timed_out}
@@ -324,7 +325,8 @@ class QPUPool:
                 stats = self._stats.qpus[self.qpus[job.qpu].name]
                 stats.timeouts += 1
                 stats.failures += 1
-                logger.warning("job on QPU %s timed out after %.3g s; rerouting", self.qpus[job.qpu].name, self.timeout)
+                logger.warning("job on QPU %s timed out after %.3g s; rerouting",
+                               self.qpus[job.qpu].name, self.timeout)
                 if not job.task.done and job.task.live == 0:
                     self._retry(job.task, job.qpu, f"timed out after {self.timeout} s", pending)
         if self.timeout is not None:
