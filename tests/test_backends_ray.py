@@ -43,3 +43,20 @@ def test_ray_engine_matches_local_engine_even_with_faults() -> None:
     assert stats.qpus["a"].jobs + stats.qpus["b"].jobs == len(pubs)
     assert stats.qpus["c"].failures >= 1 and stats.qpus["c"].jobs == 0
     assert not stats.qpus["d"].available and stats.qpus["d"].failures == 1
+
+
+@pytest.mark.slow
+def test_ray_engine_joins_an_existing_ray_and_leaves_it_running() -> None:
+    from backends.ray_engine import LOCAL_INIT
+
+    ray.init(**LOCAL_INIT)
+    try:
+        pubs = [(ladder(2), np.array([[0.4, 1.1]]), 100)]
+        with QPUPool([AerQPU("a", 2)], seed=2) as local:
+            expected = local.run(pubs)
+        with QPUPool([AerQPU("a", 2)], engine="ray", seed=2) as pool:
+            (result,) = pool.run(pubs)
+        assert ray.is_initialized()  # not ours to shut down
+        np.testing.assert_array_equal(result.data.meas.array, expected[0].data.meas.array)
+    finally:
+        ray.shutdown()
