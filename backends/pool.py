@@ -34,7 +34,8 @@ class _Task:
     pub: Pub
     seed: int
     indices: list[int]
-    cost: float
+    costs: list[float]  # estimated cost on each QPU (0 where it does not fit)
+    priority: tuple  # scheduler.task_priority
     attempts: int = 0
     live: int = 0  # in-flight jobs that have not timed out
     ready_at: float = 0.0
@@ -219,8 +220,10 @@ class QPUPool:
             elif key in tasks:
                 tasks[key].indices.append(index)
             else:
-                cost = min(q.estimate_cost(pub) for q in self.qpus if q.fits(pub))
-                tasks[key] = _Task(pub, seed, [index], cost)
+                costs = [q.estimate_cost(pub) if q.fits(pub) else 0.0 for q in self.qpus]
+                widths = [q.num_qubits for q in self.qpus]
+                cost = min(c for c, q in zip(costs, self.qpus) if q.fits(pub))
+                tasks[key] = _Task(pub, seed, [index], costs, task_priority(pub.width, cost, index, widths))
         pending = list(tasks.values())
         inflight: dict[Future, _Job] = {}
         busy: set[int] = set()
@@ -251,17 +254,14 @@ class QPUPool:
                   load: list[float], now: float) -> None:
         widths = [q.num_qubits if ok else 0 for q, ok in zip(self.qpus, self._available)]
         free = [i for i, w in enumerate(widths) if w and i not in busy]
-        stalled = {job.qpu for job in inflight.values() if job.timed_out}
-        ready = sorted((t for t in pending if t.ready_at <= now),
-                       key=lambda t: task_priority(t.pub.width, t.cost, t.indices[0], widths))
+        ready = [t for t in pending if t.ready_at <= now]
+        if free:
+            ready.sort(key=lambda t: t.priority)
         for task in ready:
-            costs = [q.estimate_cost(task.pub) if q.fits(task.pub) else 0.0 for q in self.qpus]
-            choice = choose_qpu(task.pub.width, free, widths, load, costs, task.failed_on) if free else None
+            if not free:
+                break
+            choice = choose_qpu(task.pub.width, free, widths, load, task.costs, task.failed_on)
             if choice is None:
-                eligible = [i for i, w in enumerate(widths) if w >= task.pub.width]
-                # Only stalled QPUs could take it: start the clock (see _expire).
-                if eligible and all(i in stalled for i in eligible):
-                    task.waiting_since = task.waiting_since or now
                 continue
             task.waiting_since = None
             future = self._engine.submit(choice, task.pub, task.seed)
@@ -270,8 +270,16 @@ class QPUPool:
             pending.remove(task)
             free.remove(choice)
             busy.add(choice)
-            load[choice] += costs[choice]
+            load[choice] += task.costs[choice]
             task.live += 1
+        stalled = {job.qpu for job in inflight.values() if job.timed_out}
+        if self.timeout is None or not stalled:
+            return
+        for task in pending:
+            eligible = [i for i, w in enumerate(widths) if w >= task.pub.width]
+            # Only stalled QPUs could take it: start the clock (see _expire).
+            if task.ready_at <= now and eligible and all(i in stalled for i in eligible):
+                task.waiting_since = task.waiting_since or now
 
     def _wake_in(self, pending: list[_Task], inflight: dict[Future, _Job], now: float) -> float | None:
         times = [job.deadline for job in inflight.values() if job.deadline is not None and not job.timed_out]
