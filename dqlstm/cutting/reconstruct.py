@@ -83,9 +83,10 @@ _BYTE_PARITY = np.array([bin(i).count("1") & 1 for i in range(256)], dtype=np.ui
 
 def parity_of_bytes(packed: np.ndarray) -> np.ndarray:
     """Parity of the set bits of each packed row ``packed[..., :]`` (uint8), as uint8 0/1."""
-    if packed.shape[-1] == 1:
-        return _BYTE_PARITY[packed[..., 0]]
-    return _BYTE_PARITY[np.bitwise_xor.reduce(packed, axis=-1)]
+    folded = packed[..., 0] if packed.shape[-1] == 1 else np.bitwise_xor.reduce(packed, axis=-1)
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0: SIMD popcount
+        return np.bitwise_count(folded) & np.uint8(1)
+    return _BYTE_PARITY[folded]
 
 
 @dataclass(frozen=True)
@@ -173,13 +174,16 @@ def _group_means(
     lead = obs.shape[:-2]
     num_outcomes = 1 << (layout.num_bits + 1)
     if num_outcomes <= _MAX_HISTOGRAM_OUTCOMES and num_outcomes <= 4 * shots:
-        # Histogram of code = 2 m + parity(q) per (binding), then a sign table.
-        code = np.zeros(obs.shape[:-1], dtype=np.int64)
-        for j in range(obs.shape[-1]):
-            code = (code << 8) | obs[..., j]
-        code = (code << 1) | qpar
+        # Histogram of code = 2 m + parity(q) per binding (one bincount, rows
+        # offset by num_outcomes), then a table of signs per outcome and mask.
         rows = int(np.prod(lead, dtype=np.int64))
-        code = code.reshape(rows, shots) + (np.arange(rows, dtype=np.int64) * num_outcomes)[:, None]
+        code = obs[..., 0].astype(np.intp).reshape(rows, shots)
+        for j in range(1, obs.shape[-1]):
+            code <<= 8
+            code |= obs[..., j].reshape(rows, shots)
+        code <<= 1
+        code |= qpar.reshape(rows, shots)
+        code += (np.arange(rows, dtype=np.intp) * num_outcomes)[:, None]
         counts = np.bincount(code.ravel(), minlength=rows * num_outcomes).reshape(
             rows, num_outcomes
         )
