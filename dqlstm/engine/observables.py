@@ -89,6 +89,30 @@ class PauliExpectation:
         return torch.stack(out, -1)
 
 
+@dataclass(frozen=True)
+class PauliString:
+    """``P = coeff * X^x Z^z`` (phases of Y folded into ``coeff``) on a little-endian register."""
+
+    xmask: int
+    zmask: int
+    coeff: complex
+
+    @classmethod
+    def from_pauli(cls, pauli, num_qubits: int) -> "PauliString":
+        weights = 1 << np.arange(num_qubits)
+        ny = int(np.sum(pauli.x & pauli.z))
+        coeff = (1j**ny) * (-1j) ** int(pauli.phase)
+        return cls(int(np.dot(pauli.x, weights)), int(np.dot(pauli.z, weights)), coeff)
+
+    def apply(self, psi: torch.Tensor) -> torch.Tensor:
+        """``P psi`` along the last axis: ``(P psi)[m] = coeff (-1)^{|(m^x) & z|} psi[m ^ x]``."""
+        dim = psi.shape[-1]
+        idx = torch.arange(dim) ^ self.xmask
+        signs = torch.from_numpy(_signs(idx.numpy(), self.zmask)).to(psi.real.dtype)
+        out = psi[..., idx] * signs if self.xmask else psi * signs
+        return out if self.coeff == 1 else out * self.coeff
+
+
 def _signs(k: np.ndarray, zmask: int) -> np.ndarray:
     parity = np.zeros_like(k)
     v = k & zmask

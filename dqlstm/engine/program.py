@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from qiskit.circuit import Parameter, ParameterExpression, QuantumCircuit
+from qiskit.circuit import Gate, Parameter, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import Operator
 
 from .gates import PARAMETERISED
@@ -119,6 +119,27 @@ def build_layers(runs: dict[int, list[Factor]]) -> list[SingleLayer]:
     return layers
 
 
+class IndexedGate(Gate):
+    """Placeholder for a single-qubit operator chosen per batch row by an index.
+
+    Cutting engines use it for the terms of a cut: ``key`` names a stack of
+    ``2x2`` matrices given at run time, and each simulated row picks one.
+    """
+
+    def __init__(self, key: str):
+        super().__init__("indexed", 1, [], label=key)
+        self.key = key
+
+
+@dataclass
+class Indexed:
+    """Step applying the row-selected matrix of ``key`` to ``qubit``."""
+
+    qubit: int
+    key: str
+    sources: set[int] = field(default_factory=set)
+
+
 @dataclass
 class Monomial:
     """Fused parameter-free permutation-with-phases on the full basis: out[perm[k]] = phase[k] in[k]."""
@@ -140,7 +161,7 @@ class Dense:
         return self.factor.sources
 
 
-Step = SingleLayer | Monomial | Dense
+Step = SingleLayer | Monomial | Dense | Indexed
 
 
 @dataclass
@@ -269,6 +290,12 @@ def compile_circuit(
             continue
         qubits = tuple(qindex[q] for q in inst.qubits)
         where = f"instruction {pos} ({name} on qubits {list(qubits)})"
+        if isinstance(op, IndexedGate):
+            open_wire[qubits[0]] = False
+            flush_pending()
+            flush_mono()
+            block.append(Indexed(qubits[0], op.key))
+            continue
         if inst.clbits or name in ("measure", "reset") or getattr(op, "condition", None) is not None:
             raise ValueError(f"{where}: measurements, resets and classical control are not allowed in a VQC")
         if name in PARAMETERISED:

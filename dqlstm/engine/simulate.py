@@ -14,7 +14,7 @@ import torch
 
 from .gates import PARAMETERISED
 from .encoded import kron_columns
-from .program import Dense, Factor, Monomial, SingleLayer, Step
+from .program import Dense, Factor, Indexed, Monomial, SingleLayer, Step
 
 
 def factor_matrix(
@@ -75,12 +75,23 @@ def apply_dense(T: torch.Tensor, qubits: tuple[int, ...], n: int, m: torch.Tenso
 
 
 def step_matrices(
-    steps: list[Step], values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
+    steps: list[Step],
+    values: dict[int, torch.Tensor],
+    P: int,
+    dtype: torch.dtype,
+    indexed: dict[str, torch.Tensor] | None = None,
 ) -> list[torch.Tensor | None]:
-    """The gate matrices of every step for ``P`` parameter sets (``None`` for monomials)."""
+    """The gate matrices of every step for ``P`` rows (``None`` for monomials).
+
+    ``indexed[key]`` gives the ``(P, 2, 2)`` matrices of :class:`Indexed` steps.
+    """
     out: list[torch.Tensor | None] = []
     for s in steps:
-        if isinstance(s, SingleLayer):
+        if isinstance(s, Indexed):
+            if indexed is None or s.key not in indexed:
+                raise ValueError(f"no matrices given for indexed operator {s.key!r}")
+            out.append(indexed[s.key].to(dtype))
+        elif isinstance(s, SingleLayer):
             out.append(layer_matrices(s, values, P, dtype))
         elif isinstance(s, Dense):
             out.append(factor_matrix(s.factor, values, P, dtype))
@@ -95,13 +106,14 @@ def apply_steps(
     n: int,
     values: dict[int, torch.Tensor] | None = None,
     matrices: list[torch.Tensor | None] | None = None,
+    indexed: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Left-multiply ``T (P, 2**n, Q)`` by the steps' unitaries, in circuit order.
 
     Give either ``values`` (matrices are built here) or ``matrices`` from :func:`step_matrices`.
     """
     if matrices is None:
-        matrices = step_matrices(steps, values or {}, T.shape[0], T.dtype)
+        matrices = step_matrices(steps, values or {}, T.shape[0], T.dtype, indexed)
     for s, m in zip(steps, matrices):
         if isinstance(s, Monomial):
             T = T.index_select(1, s.gather)
@@ -110,6 +122,8 @@ def apply_steps(
         elif isinstance(s, SingleLayer):
             for i, q in enumerate(s.qubits):
                 T = apply_single(T, q, n, m[:, i])
+        elif isinstance(s, Indexed):
+            T = apply_single(T, s.qubit, n, m)
         else:
             T = apply_dense(T, s.qubits, n, m)
     return T

@@ -1,5 +1,7 @@
-"""Sequence models: the quantum LSTM and its classical baseline."""
+"""Sequence models: the quantum LSTM, its classical baseline and the regression head."""
 
+from .lstm import LSTM
 from .qlstm import QLSTM
+from .regressor import SequenceRegressor, build_model, count_parameters
 
-__all__ = ["QLSTM"]
+__all__ = ["LSTM", "QLSTM", "SequenceRegressor", "build_model", "count_parameters"]

@@ -42,7 +42,7 @@ class QLSTM(nn.Module):
         module_size, links: ``modular`` ansatz only.
         mode: ``exact`` | ``cut-exact`` | ``sampled`` (see DESIGN.md section 3).
         engine_options: passed to the engine of ``mode`` (e.g. ``max_qubits``, ``pool``, ``shots``).
-        seed: seeds the initial weights.
+        seed: seeds every initial parameter (the global RNG is left untouched).
     """
 
     def __init__(
@@ -77,10 +77,12 @@ class QLSTM(nn.Module):
                 f"dressed=False feeds [x_t, h_(t-1)] to the qubits directly: input_size + hidden_size "
                 f"= {concat} must equal n_qubits = {n_qubits}"
             )
-        self.clayer_in = nn.Linear(concat, n_qubits) if dressed else nn.Identity()
-        self.clayer_out = nn.Linear(n_qubits, hidden_size)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        init = torch.stack([self.vqc.init_weights(gen) for _ in GATES]).to(torch.get_default_dtype())
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:  # a seed fixes every initial parameter, classical ones included
+                torch.manual_seed(seed)
+            self.clayer_in = nn.Linear(concat, n_qubits) if dressed else nn.Identity()
+            self.clayer_out = nn.Linear(n_qubits, hidden_size)
+            init = torch.stack([self.vqc.init_weights() for _ in GATES]).to(torch.get_default_dtype())
         self.vqc_weights = nn.Parameter(init)
         self.engine = make_gate_engine(self.vqc, mode, **(engine_options or {}))
 

@@ -1,0 +1,175 @@
+"""``CutEstimator``: expectation values of a wide circuit through its cut plan.
+
+One object per circuit template: the plan (partitioner) is made once, the
+fragments (``cut-exact``) or sub-experiments (``sampled``) once, and every
+call re-binds the ``(B, P)`` parameter values (columns in
+``circuit.parameters`` order, qiskit's sorted order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from qiskit.circuit import QuantumCircuit
+
+from dqlstm.engine.observables import as_observables
+
+METHODS = ("cut-exact", "sampled")
+
+
+@dataclass(frozen=True)
+class CutResult:
+    """Values of one :meth:`CutEstimator.estimate` call and what they cost.
+
+    Attributes:
+        values: ``(B, n_observables)`` expectation values.
+        stderr: standard errors (zeros for ``cut-exact``).
+        cost: plan figures (cuts, sampling overhead, sub-experiments) plus, for
+            ``sampled``, shots and circuits executed.
+    """
+
+    values: np.ndarray
+    stderr: np.ndarray
+    cost: dict[str, Any] = field(default_factory=dict)
+
+
+def check_parameter_values(values: Any, num_parameters: int) -> np.ndarray:
+    """``(B, P)`` float array (a ``(P,)`` vector is one binding), finite, right width."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"parameter values are not a numeric array: {exc}") from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != num_parameters:
+        raise ValueError(
+            f"parameter values must have shape (B, {num_parameters}) (one column per circuit "
+            f"parameter), got {np.shape(values)}"
+        )
+    if not np.isfinite(arr).all():
+        raise ValueError("parameter values contain NaN or infinite entries")
+    return arr
+
+
+class CutEstimator:
+    """Expectation values of ``circuit`` for ``observables``, computed by cutting.
+
+    Args:
+        circuit: parameterised circuit wider than the QPUs (no measurements).
+        observables: SparsePauliOp, Pauli string, or a list of them (one value each).
+        max_qubits: QPU capacity or list of capacities (used to plan the cuts).
+        method: ``cut-exact`` (fragments simulated exactly, contracted over the
+            cuts) or ``sampled`` (qiskit-addon-cutting sub-experiments with shots).
+        pool: ``sampled`` only: a ``backends.QPUPool`` or a Qiskit V2 sampler
+            (default: local Aer sampler).
+        shots: ``sampled`` only: shots per sub-experiment and binding (default 4000).
+        plan: a ready ``CutPlan`` instead of ``max_qubits``.
+        seed: ``sampled`` only: seed of the default sampler.
+    """
+
+    def __init__(
+        self,
+        circuit: QuantumCircuit,
+        observables,
+        max_qubits: int | Sequence[int] | None = None,
+        method: str = "cut-exact",
+        pool=None,
+        shots: int | None = None,
+        *,
+        plan=None,
+        seed: int | None = None,
+    ):
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if not isinstance(circuit, QuantumCircuit):
+            raise ValueError(f"circuit must be a qiskit QuantumCircuit, got {type(circuit).__name__}")
+        if shots is not None and (not isinstance(shots, (int, np.integer)) or shots <= 0):
+            raise ValueError(f"shots must be a positive integer, got {shots!r}")
+        if method == "cut-exact" and (pool is not None or shots is not None):
+            raise ValueError("pool and shots only apply to method='sampled'")
+        self.observables = as_observables(observables, circuit.num_qubits)
+        if plan is None:
+            if max_qubits is None:
+                raise ValueError("give max_qubits (QPU capacity) or a cut plan")
+            from partitioner import plan_cuts
+
+            plan = plan_cuts(circuit, max_qubits)
+        self.plan = plan
+        self.circuit = circuit
+        self.method = method
+        self.parameters = tuple(circuit.parameters)
+        if method == "cut-exact":
+            from .cut_exact import CutExactEngine
+
+            self._exact = CutExactEngine(circuit, self.parameters, [], self.observables, plan=plan)
+            self._executor = None
+        else:
+            from .sampled import SampledCutExecutor
+
+            self._exact = None
+            self._executor = SampledCutExecutor.from_plan(
+                plan, circuit, self.observables, pool=pool, shots=shots or 4000, seed=seed
+            )
+
+    @property
+    def num_observables(self) -> int:
+        return len(self.observables)
+
+    def plan_cost(self) -> dict[str, Any]:
+        d = self.plan.to_dict()
+        return {
+            "method": self.method,
+            "num_fragments": d["num_fragments"],
+            "num_cuts": d["num_cuts"],
+            "sampling_overhead": d["sampling_overhead"],
+            "num_subexperiments": (
+                self._executor.num_subexperiments if self._executor else d["num_subexperiments"]
+            ),
+            "fragment_widths": d["fragment_widths"],
+        }
+
+    def estimate(self, parameter_values) -> CutResult:
+        """Values, standard errors and cost for ``(B, P)`` bindings."""
+        values = check_parameter_values(parameter_values, len(self.parameters))
+        if self._exact is not None:
+            with torch.no_grad():
+                out = self._exact(torch.from_numpy(values), torch.zeros(1, 0, dtype=torch.float64))[0]
+            v = out.numpy()
+            return CutResult(v, np.zeros_like(v), self.plan_cost())
+        res = self._executor.run(values)
+        cost = {**self.plan_cost(), **_cost_dict(res.cost)}
+        return CutResult(res.values, res.stderr, cost)
+
+    def run(self, parameter_values) -> np.ndarray:
+        """``(B, P)`` parameter values -> ``(B, n_observables)`` expectation values."""
+        return self.estimate(parameter_values).values
+
+    def torch(self, parameters: torch.Tensor) -> torch.Tensor:
+        """Differentiable values ``(B, n_observables)`` for a ``(B, P)`` tensor.
+
+        ``cut-exact``: torch autograd through the fragment contraction;
+        ``sampled``: fragment-local parameter-shift rule.
+        """
+        if not isinstance(parameters, torch.Tensor):
+            raise ValueError(f"parameters must be a torch.Tensor, got {type(parameters).__name__}")
+        check_parameter_values(parameters.detach().cpu().numpy(), len(self.parameters))
+        p = parameters if parameters.ndim == 2 else parameters[None, :]
+        if self._exact is not None:
+            out = self._exact(p, torch.zeros(1, 0, dtype=torch.float64))[0]
+        else:
+            from .torch_sampled import sampled_expectation
+
+            out = sampled_expectation(self._executor, p)
+        return out.to(parameters.dtype) if parameters.ndim == 2 else out[0].to(parameters.dtype)
+
+
+def _cost_dict(cost) -> dict[str, Any]:
+    return {
+        "shots_per_subexperiment": cost.shots_per_subexperiment,
+        "num_pubs": cost.num_pubs,
+        "num_circuits_executed": cost.num_circuits_executed,
+        "total_shots": cost.total_shots,
+    }

@@ -1,0 +1,115 @@
+"""Cutting engines behind the QLSTM's gate circuits (``mode`` = cut-exact | sampled).
+
+Both follow the exact engine's interface: ``prepare(weights (G, P_w))``
+returns a callable ``angles (B, P_in) or (G, B, P_in) -> (G, B, n_obs)`` with
+gradients for weights and angles, and ``cut_summary()`` reports the cost.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from dqlstm.circuits import GateCircuit
+
+from .cut_exact import CutExactEngine
+
+
+class SampledGateEngine:
+    """The four gate circuits evaluated as one batch of sampled cut executions.
+
+    Row ``g * B + b`` of the executor's bindings holds sample ``b``'s angles
+    and gate ``g``'s weights, so one PUB per sub-experiment carries the whole
+    batch of all gates.
+    """
+
+    def __init__(self, vqc: GateCircuit, plan, pool=None, shots: int = 4000, seed: int | None = None):
+        from .sampled import SampledCutExecutor
+
+        self.vqc = vqc
+        self.plan = plan
+        self.executor = SampledCutExecutor.from_plan(
+            plan, vqc.circuit, _z_observables(vqc.num_qubits), pool=pool, shots=shots, seed=seed
+        )
+        order = {p: i for i, p in enumerate(vqc.circuit.parameters)}
+        self._input_cols = torch.tensor([order[p] for p in vqc.inputs if p in order])
+        self._weight_cols = torch.tensor([order[p] for p in vqc.weights if p in order])
+        self._input_used = [i for i, p in enumerate(vqc.inputs) if p in order]
+        self._weight_used = [i for i, p in enumerate(vqc.weights) if p in order]
+        self.total = {"calls": 0, "num_circuits_executed": 0, "total_shots": 0, "num_pubs": 0}
+
+    def prepare(self, weights: torch.Tensor):
+        if weights.ndim == 1:
+            weights = weights.unsqueeze(0)
+        return lambda angles: self(angles, weights)
+
+    def __call__(self, angles: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        from .torch_sampled import sampled_expectation
+
+        G = weights.shape[0]
+        B = angles.shape[-2]
+        a = angles.expand(G, B, angles.shape[-1]).reshape(G * B, -1)[:, self._input_used]
+        w = weights[:, None, self._weight_used].expand(G, B, len(self._weight_used)).reshape(G * B, -1)
+        P = len(self.vqc.circuit.parameters)
+        params = torch.zeros(G * B, P, dtype=torch.float64)
+        params = params.index_copy(1, self._input_cols, a.double()).index_copy(1, self._weight_cols, w.double())
+        out = sampled_expectation(self.executor, params)
+        cost = self.executor.last_values.cost
+        self.total["calls"] += 1
+        self.total["num_circuits_executed"] += cost.num_circuits_executed
+        self.total["total_shots"] += cost.total_shots
+        self.total["num_pubs"] += cost.num_pubs
+        return out.reshape(G, B, -1)
+
+    def cut_summary(self) -> dict[str, Any]:
+        return {
+            "mode": "sampled",
+            **_plan_summary(self.plan),
+            "num_subexperiments": self.executor.num_subexperiments,
+            "shots_per_subexperiment": self.executor.shots,
+            "forward_totals": dict(self.total),
+        }
+
+
+def _z_observables(n: int):
+    from dqlstm.engine.observables import z_observables
+
+    return z_observables(n)
+
+
+def _plan_summary(plan) -> dict[str, Any]:
+    d = plan.to_dict()
+    keys = ("num_fragments", "num_cuts", "num_gate_cuts", "num_wire_cuts", "sampling_overhead",
+            "num_subexperiments", "fragment_widths", "method")
+    return {k: d[k] for k in keys if k in d}
+
+
+def gate_engine_for_mode(
+    vqc: GateCircuit,
+    mode: str,
+    *,
+    max_qubits: int | Sequence[int] | None = None,
+    plan=None,
+    pool=None,
+    shots: int | None = None,
+    seed: int | None = None,
+):
+    """Engine of ``mode`` for a gate circuit; the plan is made for ``max_qubits`` if not given."""
+    if plan is None:
+        if max_qubits is None:
+            # the modular ansatz already names its QPUs: one per module
+            if vqc.ansatz == "modular":
+                max_qubits = max(len(m) for m in vqc.modules)
+            else:
+                raise ValueError(f"mode {mode!r} needs max_qubits (the QPU capacity) for the {vqc.ansatz} ansatz")
+        from partitioner import plan_cuts
+
+        plan = plan_cuts(vqc.circuit, max_qubits)
+    if mode == "cut-exact":
+        if pool is not None or shots is not None:
+            raise ValueError("pool and shots only apply to mode 'sampled'")
+        return CutExactEngine(vqc.circuit, vqc.inputs, vqc.weights, plan=plan)
+    if mode == "sampled":
+        return SampledGateEngine(vqc, plan, pool=pool, shots=shots or 1000, seed=seed)
+    raise ValueError(f"unknown cutting mode {mode!r}; choose cut-exact or sampled")
