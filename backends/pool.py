@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import random
@@ -224,7 +225,7 @@ class QPUPool:
                 widths = [q.num_qubits for q in self.qpus]
                 cost = min(c for c, q in zip(costs, self.qpus) if q.fits(pub))
                 tasks[key] = _Task(pub, seed, [index], costs, task_priority(pub.width, cost, index, widths))
-        pending = list(tasks.values())
+        pending = sorted(tasks.values(), key=_priority)
         inflight: dict[Future, _Job] = {}
         busy: set[int] = set()
         load = [0.0] * len(self.qpus)
@@ -254,21 +255,22 @@ class QPUPool:
                   load: list[float], now: float) -> None:
         widths = [q.num_qubits if ok else 0 for q, ok in zip(self.qpus, self._available)]
         free = [i for i, w in enumerate(widths) if w and i not in busy]
-        ready = [t for t in pending if t.ready_at <= now]
-        if free:
-            ready.sort(key=lambda t: t.priority)
-        for task in ready:
+        chosen = []
+        for task in pending:  # kept in priority order, so this usually stops early
             if not free:
                 break
-            choice = choose_qpu(task.pub.width, free, widths, load, task.costs, task.failed_on)
-            if choice is None:
+            if task.ready_at > now:
                 continue
+            choice = choose_qpu(task.pub.width, free, widths, load, task.costs, task.failed_on)
+            if choice is not None:
+                chosen.append((task, choice))
+                free.remove(choice)
+        for task, choice in chosen:
             task.waiting_since = None
             future = self._engine.submit(choice, task.pub, task.seed)
             deadline = None if self.timeout is None else now + self.timeout
             inflight[future] = _Job(task, choice, deadline)
             pending.remove(task)
-            free.remove(choice)
             busy.add(choice)
             load[choice] += task.costs[choice]
             task.live += 1
@@ -315,7 +317,7 @@ class QPUPool:
             stats.failures += 0 if job.timed_out else 1
             if not task.done and task.live == 0 and task not in pending:
                 task.errors.append(f"{qpu.name}: {exc}")
-                pending.append(task)  # not the PUB's fault: no attempt counted
+                bisect.insort(pending, task, key=_priority)  # not the PUB's fault: no attempt counted
             for other in pending:
                 self._check_width(other.pub.width, f"QPU {qpu.name!r} became unavailable")
             return
@@ -357,7 +359,7 @@ class QPUPool:
             )
         task.ready_at = time.monotonic() + min(self.backoff * 2 ** (task.attempts - 1), self.max_backoff)
         if task not in pending:
-            pending.append(task)
+            bisect.insort(pending, task, key=_priority)
 
     def _finish(self, task: _Task, result: SamplerPubResult, qpu_name: str, pending: list[_Task],
                 results: list[SamplerPubResult | None]) -> None:
@@ -368,6 +370,10 @@ class QPUPool:
         tagged = _with_meta(result, qpu_name, task.seed)
         for index in task.indices:
             results[index] = tagged
+
+
+def _priority(task: _Task) -> tuple:
+    return task.priority
 
 
 def _with_meta(result: SamplerPubResult, qpu_name: str, seed: int) -> SamplerPubResult:

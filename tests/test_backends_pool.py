@@ -95,17 +95,26 @@ def test_no_qpu_wide_enough_names_width_and_widest() -> None:
         assert pool.stats.qpus["a"].jobs == 0  # rejected before any work
 
 
+FAULT_PUBS = make_pubs([2, 3, 4, 5] * 12 + [2, 3], batch=2, shots=100, seed=1)  # 50: faults surely hit
+
+
+@pytest.fixture(scope="module")
+def fault_reference() -> list:
+    with QPUPool([AerQPU("clean", 5)], seed=11) as pool:
+        return pool.run(FAULT_PUBS)
+
+
 @pytest.mark.parametrize("failure_rate", [0.2, 0.5])
-def test_injected_failures_and_a_stalled_qpu_change_nothing(reference: list, failure_rate: float) -> None:
+def test_injected_failures_and_a_stalled_qpu_change_nothing(fault_reference: list, failure_rate: float) -> None:
     qpus = [
         FaultyQPU(AerQPU("flaky3", 3), failure_rate=failure_rate, seed=1),
         FaultyQPU(AerQPU("flaky5", 5), failure_rate=failure_rate, seed=2),
         FaultyQPU(AerQPU("stuck", 5), stall_rate=1.0, stall_seconds=60.0),
     ]
     with QPUPool(qpus, seed=11, timeout=0.3, retries=20, backoff=0.001) as pool:
-        results = pool.run(PUBS)
+        results = pool.run(FAULT_PUBS)
         stats = pool.stats
-    assert_same(results, reference)
+    assert_same(results, fault_reference)
     assert stats.qpus["stuck"].timeouts >= 1 and stats.qpus["stuck"].jobs == 0
     assert stats.qpus["flaky3"].failures + stats.qpus["flaky5"].failures >= 1
     assert stats.retries >= stats.qpus["stuck"].timeouts
