@@ -4,8 +4,15 @@
 >>> pool = QPUPool([AerQPU("a", 4), AerQPU("b", 6)], seed=1)
 >>> results = pool.run([(circuit, values, 1000)])   # doctest: +SKIP
 
-Nothing here imports ``dqlstm`` or ``partitioner``; Ray and IBM Runtime
-accounts are touched only when asked for.
+``pool.run`` takes sampler PUBs ``(circuit, values (P,) or (B, P), shots)``
+and returns one primitives V2 ``SamplerPubResult`` per PUB, in order.
+QPUs: :class:`AerQPU`, :class:`IBMRuntimeQPU`, :class:`FaultyQPU` (tests).
+Engines: ``"local"`` (a thread per QPU, default), ``"process"`` (a process
+per QPU: Aer work scales with cores), ``"ray"`` (a Ray actor per QPU).
+Configs: :func:`pool_from_config` (schema in :mod:`backends.config`).
+
+Nothing here imports ``dqlstm`` or ``partitioner``; Ray, worker processes and
+IBM Runtime accounts are touched only when asked for.
 """
 
 from .aer import AerQPU
