@@ -86,6 +86,11 @@ class QLSTM(nn.Module):
         self.vqc_weights = nn.Parameter(init)
         self.engine = make_gate_engine(self.vqc, mode, **(engine_options or {}))
 
+    def cut_summary(self) -> dict | None:
+        """Cut cost of the gate circuits (``None`` in ``exact`` mode: nothing is cut)."""
+        summary = getattr(self.engine, "cut_summary", None)
+        return summary() if summary else None
+
     def extra_repr(self) -> str:
         return (
             f"input_size={self.input_size}, hidden_size={self.hidden_size}, n_qubits={self.n_qubits}, "

@@ -64,8 +64,18 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def build_core(model_cfg: Mapping[str, Any], input_size: int, seed: int | None = None) -> nn.Module:
-    """The recurrent core (``LSTM`` or ``QLSTM``) described by a ``[model]`` table."""
+def build_core(
+    model_cfg: Mapping[str, Any],
+    input_size: int,
+    seed: int | None = None,
+    qpus: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """The recurrent core (``LSTM`` or ``QLSTM``) described by a ``[model]`` table.
+
+    A cutting mode with a ``[qpus]`` table runs on those QPUs: their widths are
+    the capacities the circuits are cut for (unless ``max_qubits`` is set) and,
+    for ``sampled``, the pool executes the sub-experiments.
+    """
     kind = model_cfg.get("kind", "lstm")
     hidden = int(model_cfg.get("hidden_size", 4))
     if kind == "lstm":
@@ -78,6 +88,17 @@ def build_core(model_cfg: Mapping[str, Any], input_size: int, seed: int | None =
         mode = model_cfg.get("mode", "exact")
         # The exact engine takes no options; cutting engines get the ones that are set.
         options = {k: model_cfg[k] for k in ENGINE_OPTION_KEYS if model_cfg.get(k) is not None}
+        if mode != "exact" and qpus and qpus.get("devices"):
+            from backends import pool_from_config
+
+            from dqlstm.models.distributed import qpu_capacities
+
+            pool = pool_from_config(qpus)
+            options.setdefault("max_qubits", qpu_capacities(pool))
+            if mode == "sampled":
+                options["pool"] = pool
+            else:
+                pool.close()
         return QLSTM(
             input_size,
             hidden,
@@ -95,7 +116,11 @@ def build_core(model_cfg: Mapping[str, Any], input_size: int, seed: int | None =
 
 
 def build_model(
-    model_cfg: Mapping[str, Any], input_size: int, output_size: int, seed: int | None = None
+    model_cfg: Mapping[str, Any],
+    input_size: int,
+    output_size: int,
+    seed: int | None = None,
+    qpus: Mapping[str, Any] | None = None,
 ) -> SequenceRegressor:
     """``SequenceRegressor`` around the core named by ``model_cfg["kind"]``."""
-    return SequenceRegressor(build_core(model_cfg, input_size, seed=seed), output_size)
+    return SequenceRegressor(build_core(model_cfg, input_size, seed=seed, qpus=qpus), output_size)

@@ -188,7 +188,7 @@ def _train(
     seed = int(train_cfg["seed"])
     seed_everything(seed)
     data = load_dataset(cfg["data"])
-    model = build_model(cfg["model"], input_size=1, output_size=1, seed=seed)
+    model = build_model(cfg["model"], input_size=1, output_size=1, seed=seed, qpus=cfg.get("qpus"))
     dtype = next(model.parameters()).dtype
     x_train, y_train, x_test, y_test = data.tensors(dtype)
     optimizer = make_optimizer(train_cfg["optimizer"], model.parameters(), float(train_cfg["lr"]))

@@ -1,0 +1,87 @@
+"""Distributed QLSTM: the QLSTM whose gate circuits run cut across a set of QPUs.
+
+With the ``modular`` ansatz and ``links=0`` every module is its own QPU and
+nothing is cut (Liu, Chen et al. 2025); with ``links > 0``, or any ansatz
+wider than the QPUs, the partitioner plans the cuts and the gate circuits are
+evaluated by ``cut-exact`` (exact contraction) or ``sampled`` (shots on the
+pool) - see DESIGN.md section 3.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .qlstm import QLSTM
+
+
+def qpu_capacities(qpus: Any) -> list[int]:
+    """Capacities of a ``QPUPool``, a list of QPUs, or a list of ints / one int."""
+    if isinstance(qpus, int):
+        return [qpus]
+    members = getattr(qpus, "qpus", qpus)
+    try:
+        caps = [int(getattr(q, "num_qubits", q)) for q in members]
+    except (TypeError, ValueError):
+        raise ValueError(f"qpus must be a QPUPool, a list of QPUs or a list of capacities, got {qpus!r}") from None
+    if not caps or min(caps) < 1:
+        raise ValueError(f"QPU capacities must be positive, got {caps}")
+    return caps
+
+
+class DistributedQLSTM(QLSTM):
+    """A :class:`QLSTM` evaluated on ``qpus`` through circuit cutting.
+
+    Args:
+        input_size, hidden_size: as for :class:`QLSTM`.
+        qpus: a ``backends.QPUPool`` (required for ``sampled``), or QPU
+            capacities (an int or a list) for ``cut-exact``.
+        n_qubits: total width of each gate circuit (default ``3 * number of QPUs``).
+        mode: ``cut-exact`` or ``sampled``.
+        shots: shots per sub-experiment (``sampled``).
+        other keywords: as for :class:`QLSTM` (``ansatz`` defaults to ``modular``).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        qpus: Any,
+        n_qubits: int | None = None,
+        ansatz: str = "modular",
+        layers: int = 2,
+        module_size: int = 3,
+        links: int = 0,
+        mode: str = "cut-exact",
+        shots: int | None = None,
+        dressed: bool = True,
+        seed: int | None = None,
+    ):
+        if mode not in ("cut-exact", "sampled"):
+            raise ValueError(f"DistributedQLSTM runs in mode 'cut-exact' or 'sampled', not {mode!r}")
+        caps: Sequence[int] = qpu_capacities(qpus)
+        options: dict[str, Any] = {"max_qubits": caps if len(caps) > 1 else caps[0]}
+        if mode == "sampled":
+            if not hasattr(qpus, "run"):
+                raise ValueError("mode 'sampled' needs a QPU pool (backends.QPUPool), not capacities")
+            options["pool"] = qpus
+            if shots is not None:
+                options["shots"] = shots
+        elif shots is not None:
+            raise ValueError("shots only apply to mode 'sampled'")
+        super().__init__(
+            input_size,
+            hidden_size,
+            n_qubits=n_qubits if n_qubits is not None else module_size * len(caps),
+            ansatz=ansatz,
+            layers=layers,
+            dressed=dressed,
+            module_size=module_size,
+            links=links,
+            mode=mode,
+            engine_options=options,
+            seed=seed,
+        )
+        self.qpus = qpus
+
+    def cut_summary(self) -> dict[str, Any]:
+        return self.engine.cut_summary()
