@@ -19,8 +19,9 @@ exact register layout of each sub-experiment (from
 bit values, and simulating k = 4 with Aer means 83 M mid-circuit-measured shots.
 ``--source aer`` runs the sub-experiments on Aer instead (fine for k <= 2).
 
-Usage: ``python experiments/bench/reconstruct.py [--quick] [--source aer]``.
-Writes ``experiments/results/bench_reconstruct.json``.
+Usage: ``python experiments/bench/reconstruct.py [--quick] [--source aer] [--cuts 1 2]``.
+Writes ``experiments/results/bench_reconstruct.json``, one entry per source
+(``synthetic``, ``aer``, ``*_quick``), keeping the others.
 """
 
 from __future__ import annotations
@@ -198,9 +199,15 @@ def main() -> None:
         "machine": platform.machine(),
         "rows": rows,
     }
+    # one entry per results source (and quick mode); other entries are kept
+    key = args.source + ("_quick" if args.quick else "")
+    merged = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if "rows" in merged:  # older single-run layout
+        merged = {}
+    merged[key] = report
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    args.out.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {args.out} [{key}]")
 
 
 if __name__ == "__main__":
