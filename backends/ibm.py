@@ -103,7 +103,8 @@ class IBMRuntimeQPU(QPU):
             raise BackendConfigError(f"QPU {name!r}: optimization_level must be 0..3")
         self.backend = device
         self.job_timeout = job_timeout
-        self._pm = generate_preset_pass_manager(optimization_level, backend=device, seed_transpiler=1234)
+        self._optimization_level = optimization_level
+        self._pm: Any = None  # built on first use (pass managers do not pickle)
         self._transpiled = TranspileCache()
         self._batch: Any = None
         self.job_ids: list[str] = []
@@ -133,6 +134,9 @@ class IBMRuntimeQPU(QPU):
 
         if self._batch is None:
             self._batch = Batch(backend=self.backend)
+        if self._pm is None:
+            self._pm = generate_preset_pass_manager(self._optimization_level, backend=self.backend,
+                                                    seed_transpiler=1234)
         circuit = self._transpiled.get(pub.circuit, self._pm.run)
         sampler = runtime_sampler_class()(mode=self._batch)
         if self.local and seed is not None:
@@ -148,6 +152,14 @@ class IBMRuntimeQPU(QPU):
                 _cancel_quietly(job)
             raise JobFailedError(f"QPU {self.name!r}: job {job.job_id()} failed: {exc}") from exc
         return result[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A Batch is tied to this process; worker processes open their own.
+        state = self.__dict__.copy()
+        state["_batch"] = None
+        state["_pm"] = None
+        state["_transpiled"] = TranspileCache()
+        return state
 
     def close(self) -> None:
         if self._batch is not None:
