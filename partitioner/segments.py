@@ -151,7 +151,7 @@ def fm_refine(
     max_passes: int = 6,
     patience: int = 16,
 ) -> list[Timeline]:
-    """Fiduccia-Mattheyses on the event graph with run-prefix/suffix moves.
+    r"""Fiduccia-Mattheyses on the event graph with run-prefix/suffix moves.
 
     A move sends the prefix ``[start(c), c]`` or the suffix ``[c, end(c)]`` of
     the run containing event ``c`` to another part; with ``D[c, b] =
