@@ -215,3 +215,15 @@ def test_bad_pool_arguments(kwargs: dict, match: str) -> None:
 def test_duplicate_names_rejected() -> None:
     with pytest.raises(BackendConfigError, match="unique"):
         QPUPool([AerQPU("a", 2), AerQPU("a", 3)])
+
+
+def test_multi_dimensional_bindings_keep_their_shape() -> None:
+    """Parameter-shift PUBs bind arrays shaped like (2, P_f, B, P)."""
+    qc = ladder(3)
+    values = np.random.default_rng(2).uniform(0, np.pi, (2, 3, 4, 3))
+    with QPUPool([AerQPU("a", 3)], seed=9) as pool:
+        (result,) = pool.run([(qc, values, 50)])
+        seed = pool.pub_seed((qc, values, 50))
+    reference = SamplerV2(seed=seed).run([(qc, values, 50)]).result()[0]
+    assert result.data.meas.shape == (2, 3, 4)
+    np.testing.assert_array_equal(result.data.meas.array, reference.data.meas.array)
