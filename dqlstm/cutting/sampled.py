@@ -92,6 +92,8 @@ class _FreshSeedAerSampler:
 
     Aer restarts its seed sequence on every job, so one fixed-seed sampler
     would give the unshifted and the shifted runs correlated samples.
+    One OpenMP thread per experiment: fragments are small, and on shared CPUs
+    Aer's default threading costs ~10-30 ms per experiment in spin-waits.
     """
 
     def __init__(self, seed: int | None) -> None:
@@ -101,7 +103,8 @@ class _FreshSeedAerSampler:
         from qiskit_aer.primitives import SamplerV2
 
         seed = int(self._seeds.spawn(1)[0].generate_state(1)[0])
-        return SamplerV2(seed=seed).run(pubs)
+        options = {"backend_options": {"max_parallel_threads": 1}}
+        return SamplerV2(seed=seed, options=options).run(pubs)
 
 
 @dataclass(frozen=True)
