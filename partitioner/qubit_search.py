@@ -166,8 +166,13 @@ def _greedy_growth(
     return part
 
 
-def _kl_refine(prob: QubitProblem, caps: np.ndarray, part: np.ndarray, unlimited: bool) -> np.ndarray:
-    """k-way Kernighan-Lin: passes of locked best move/swap with rollback to the best prefix."""
+def _kl_refine(
+    prob: QubitProblem, caps: np.ndarray, part: np.ndarray, unlimited: bool, patience: int = 8
+) -> np.ndarray:
+    """k-way Kernighan-Lin: passes of locked best move/swap with rollback to the best prefix.
+
+    A pass ends early after ``patience`` steps without a new best prefix.
+    """
     w = prob.weights
     size = prob.sizes
     n, num_parts = len(size), len(caps)
@@ -180,7 +185,7 @@ def _kl_refine(prob: QubitProblem, caps: np.ndarray, part: np.ndarray, unlimited
         load = onehot.T @ size
         locked = np.zeros(n, dtype=bool)
         history: list[tuple[int, int, int]] = []  # (node, old part, new part)
-        gain_sum, best_sum, best_len = 0.0, 0.0, 0
+        gain_sum, best_sum, best_len, stale = 0.0, 0.0, 0, 0
         for _step in range(n):
             own = conn[idx, part]
             move = conn - own[:, None]
@@ -223,7 +228,11 @@ def _kl_refine(prob: QubitProblem, caps: np.ndarray, part: np.ndarray, unlimited
                 history.append((v_, old, new))
             gain_sum += gain
             if gain_sum > best_sum + EPS:
-                best_sum, best_len = gain_sum, len(history)
+                best_sum, best_len, stale = gain_sum, len(history), 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
         for v_, old, _new in reversed(history[best_len:]):
             part[v_] = old
         if best_sum <= EPS:

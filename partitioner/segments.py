@@ -177,6 +177,29 @@ def fm_refine(
     e = len(graph.qubit)
     if e == 0:
         return [t.copy() for t in seq]
+    if unlimited:
+        # equal slots: work on the used labels plus two empty ones (keeps arrays small)
+        used = sorted({int(p) for t in seq for p in t})
+        spare = [p for p in range(len(slots)) if p not in set(used)][:2]
+        labels = np.array(used + spare, dtype=np.int64)
+        local = {int(p): i for i, p in enumerate(labels)}
+        seq_local = [np.array([local[int(p)] for p in t], dtype=np.int64) for t in seq]
+        out = _fm(graph, seq_local, slots[labels], unlimited, wire_weight, rng, max_passes, patience)
+        return [labels[t] for t in out]
+    return _fm(graph, seq, slots, unlimited, wire_weight, rng, max_passes, patience)
+
+
+def _fm(
+    graph: EventGraph,
+    seq: list[Timeline],
+    slots: np.ndarray,
+    unlimited: bool,
+    wire_weight: float,
+    rng: np.random.Generator,
+    max_passes: int,
+    patience: int,
+) -> list[Timeline]:
+    e = len(graph.qubit)
     num_parts = len(slots)
     w = graph.weights
     part = to_events(graph, seq)
