@@ -173,6 +173,44 @@ def test_reconstruction_equals_qiskit_addon_cutting(make, labels, observables):
     assert np.all(out.stderr > 0)
 
 
+def _random_results(rng, num_terms, obs_bits, qpd_bits_per_term, batch, shots):
+    """Random sub-experiment results with the registers qiskit-addon-cutting creates."""
+    out = []
+    for i in range(num_terms):
+        regs = {}
+        for name, bits in [("qpd_measurements", qpd_bits_per_term[i]), ("observable_measurements", obs_bits)]:
+            nbytes = (bits + 7) // 8
+            arr = rng.integers(0, 256, (batch, shots, nbytes), dtype=np.uint8)
+            arr[..., 0] &= (1 << (bits - 8 * (nbytes - 1))) - 1
+            regs[name] = BitArray(arr, bits)
+        out.append(SamplerPubResult(DataBin(**regs)))
+    return out
+
+
+@pytest.mark.parametrize("shots, force_mask_path", [(600, False), (50, False), (600, True)])
+def test_reconstructor_wide_registers(monkeypatch, shots, force_mask_path):
+    """Multi-byte registers, QPD registers of different widths, both evaluation paths."""
+    from qiskit.quantum_info import PauliList
+
+    from dqlstm.cutting import reconstruct
+
+    if force_mask_path:  # and one QPD term per chunk
+        monkeypatch.setattr(reconstruct, "_MAX_HISTOGRAM_OUTCOMES", 0)
+        monkeypatch.setattr(reconstruct, "_CHUNK_SHOTS", 1)
+    subobs = {"A": PauliList(["ZZZZZZZZZZ", "ZIZIZIZIZI", "IIIIIIIIIZ", "ZIIIIIIIII"])}
+    coefficients = [(0.5, None), (-1.25, None), (2.0, None)]
+    rng = np.random.default_rng(3)
+    batch = 2
+    results = _random_results(rng, 3, 10, [3, 12, 1], batch, shots)
+    rec = reconstruct.CutReconstructor(coefficients, subobs)
+    ours = rec.reconstruct({"A": results})
+    for b in range(batch):
+        ref = reconstruct_expectation_values(
+            {"A": PrimitiveResult([_slice_result(r, b) for r in results])}, coefficients, subobs
+        )
+        np.testing.assert_allclose(ours.values[b], ref, rtol=0, atol=1e-12)
+
+
 def test_gradient_arithmetic_equals_reference_on_shifted_results():
     """The Jacobian is (E(+pi/2) - E(-pi/2)) / 2 with only the owning fragment shifted.
 
