@@ -156,23 +156,34 @@ def _check_value(section: str, name: str, key: Key, value: Any, source: str) -> 
     return value
 
 
-def validate(raw: Mapping[str, Any], source: str = "config") -> dict[str, dict[str, Any]]:
-    """Check sections, key names and types; return a deep copy (no defaults filled)."""
+def validate(
+    raw: Mapping[str, Any],
+    source: str = "config",
+    schema: Mapping[str, Mapping[str, Key]] | None = None,
+    free_form: tuple[str, ...] = FREE_FORM_SECTIONS,
+) -> dict[str, dict[str, Any]]:
+    """Check sections, key names and types; return a deep copy (no defaults filled).
+
+    ``schema``/``free_form`` default to the ``dqlstm train`` schema; other commands
+    (e.g. ``dqlstm federate``) pass their own.
+    """
+    schema = SCHEMA if schema is None else schema
+    sections = tuple(schema)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: a config must be a table, got {type(raw).__name__}")
     out: dict[str, dict[str, Any]] = {}
     for section, table in raw.items():
-        if section not in SCHEMA:
+        if section not in schema:
             raise ConfigError(
-                f"{source}: unknown section [{section}]; allowed sections: {list(SECTIONS)}"
-                + _suggest(section, SECTIONS)
+                f"{source}: unknown section [{section}]; allowed sections: {list(sections)}"
+                + _suggest(section, sections)
             )
         if not isinstance(table, Mapping):
             raise ConfigError(f"{source}: [{section}] must be a table, got {type(table).__name__} {table!r}")
-        if section in FREE_FORM_SECTIONS:
+        if section in free_form:
             out[section] = copy.deepcopy(dict(table))
             continue
-        keys = SCHEMA[section]
+        keys = schema[section]
         checked: dict[str, Any] = {}
         for name, value in table.items():
             if name not in keys:

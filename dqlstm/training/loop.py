@@ -6,6 +6,8 @@ mini-batches, so the loop's own cost is negligible next to the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -28,9 +30,11 @@ def train_epoch(
     y: torch.Tensor,
     batch_size: int,
     generator: torch.Generator,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.mse_loss,
 ) -> float:
     """One pass over ``(x, y)`` in a seeded random order; returns the epoch's
-    training MSE (mean of the mini-batch losses weighted by batch size)."""
+    training loss (mean of the mini-batch losses weighted by batch size).
+    ``loss_fn(prediction, target)`` is MSE unless given (e.g. BCE for classifiers)."""
     n = x.shape[0]
     if n == 0:
         raise ValueError("cannot train on an empty training set")
@@ -40,7 +44,7 @@ def train_epoch(
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
-        loss = nn.functional.mse_loss(model(x[idx]), y[idx])
+        loss = loss_fn(model(x[idx]), y[idx])
         loss.backward()
         optimizer.step()
         total += loss.detach().to(torch.float64) * idx.numel()
