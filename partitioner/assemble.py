@@ -147,7 +147,7 @@ def assemble_plan(
         cuts=tuple(cuts),
         segments=segments,
         method=method,
-        optimal=gate_optimal,
+        gate_optimal=gate_optimal,
         stats=stats,
     )
 

@@ -104,8 +104,9 @@ class CutPlan:
         segments: ``segments[q]`` lists the fragment of each piece of qubit
             ``q``'s wire in time order (one entry per wire cut on ``q``, plus one).
         method: how the plan was found.
-        optimal: ``True`` if the search proved no cheaper plan exists in its
-            model (gate cuts only when ``wire_cuts`` was off).
+        gate_optimal: ``True`` if branch and bound proved that no plan with
+            gate cuts only is cheaper (wire cuts may make it cheaper still;
+            with them the plan is a heuristic optimum).
         stats: search statistics (times, nodes, alternatives); informational.
     """
 
@@ -115,7 +116,7 @@ class CutPlan:
     cuts: tuple[Cut, ...]
     segments: tuple[tuple[int, ...], ...]
     method: str = ""
-    optimal: bool = False
+    gate_optimal: bool = False
     stats: dict[str, Any] = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------ summary
@@ -193,7 +194,7 @@ class CutPlan:
             "num_subexperiments": self.num_subexperiments,
             "fragment_widths": list(self.fragment_widths),
             "method": self.method,
-            "optimal": self.optimal,
+            "gate_optimal": self.gate_optimal,
             "fragments": [
                 {**asdict(f), "qubits": list(f.qubits)} for f in self.fragments
             ],
@@ -236,7 +237,7 @@ class CutPlan:
             ),
             segments=tuple(tuple(s) for s in data["segments"]),
             method=data.get("method", ""),
-            optimal=bool(data.get("optimal", False)),
+            gate_optimal=bool(data.get("gate_optimal", False)),
             stats=dict(data.get("stats", {})),
         )
 

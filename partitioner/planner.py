@@ -8,9 +8,13 @@ Pipeline (each stage only ever lowers :math:`\\log \\prod \\gamma^2`):
 3. Gate cuts: greedy growth + k-way Kernighan-Lin with restarts; then, while
    the cluster count is at most ``exact_limit``, branch and bound seeded with
    that cost (exact when it finishes within ``node_limit`` nodes).
-4. Wire cuts: each of the best few qubit partitions is refined by re-planning
-   single qubits' timelines with up to three runs (:mod:`partitioner.wires`).
-5. Optionally (``compare_find_cuts=True``) qiskit-addon-cutting's
+4. Wire cuts: each of the best few qubit partitions is refined on the
+   time-expanded circuit (Fiduccia-Mattheyses moves of run prefixes/suffixes,
+   :mod:`partitioner.segments`) and by re-planning single qubits' timelines
+   with up to three runs (:mod:`partitioner.wires`), alternately.
+5. Perturbation: merge two parts that fit one QPU (never more expensive,
+   sometimes the room a wire cut needs) and search again.
+6. Optionally (``compare_find_cuts=True``) qiskit-addon-cutting's
    ``find_cuts`` runs on the same input and wins if it is cheaper.
 """
 
@@ -31,7 +35,7 @@ from .model import build_model
 from .plan import CutPlan
 from .qubit_search import EPS, branch_and_bound, build_qubit_problem, kl_partition
 from .segments import build_event_graph, fm_refine
-from .wires import refine_wires, timelines_from_qubits, total_cost, widths
+from .wires import merge_candidates, refine_wires, timelines_from_qubits, total_cost, widths
 
 
 def plan_cuts(
@@ -39,11 +43,12 @@ def plan_cuts(
     max_qubits: int | Sequence[int],
     *,
     wire_cuts: bool = True,
-    exact_limit: int = 12,
-    node_limit: int = 20000,
-    restarts: int = 6,
+    exact_limit: int = 32,
+    node_limit: int = 1500,
+    restarts: int = 4,
     seed: int | None = 0,
     compare_find_cuts: bool = False,
+    merges: int = 3,
 ) -> CutPlan:
     """Plan gate and wire cuts so that every fragment fits a QPU, minimising overhead.
 
@@ -58,6 +63,8 @@ def plan_cuts(
         node_limit: branch-and-bound node budget.
         restarts: randomised Kernighan-Lin restarts besides the deterministic start.
         seed: seed of the restarts (the result is deterministic for a seed).
+        merges: rounds of the merge perturbation (merge two parts that fit one
+            QPU, search again, keep if cheaper).
         compare_find_cuts: also run qiskit-addon-cutting's ``find_cuts`` (slow)
             and return its plan if it is cheaper (int ``max_qubits`` only).
 
@@ -109,9 +116,7 @@ def plan_cuts(
     else:
         slots = np.array(caps.slots(n), dtype=np.int64)
     events = build_event_graph(model, wire) if wire_cuts else None
-    best_seq, best_key = None, None
-    for cost, part in candidates:
-        seq = timelines_from_qubits(model, part[list(prob.cluster_of)])
+    def local_search(seq: list) -> tuple[list, float]:
         total = total_cost(model, seq, wire)
         for _ in range(4 if wire_cuts else 0):  # alternate until neither improves
             seq = fm_refine(events, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
@@ -120,10 +125,30 @@ def plan_cuts(
             if new_total > total - EPS:
                 break
             total = new_total
+        return seq, total
+
+    def key(seq: list, total: float) -> tuple:
         # cheapest first, then fewer wire cuts
-        key = (round(total * 1e6), sum(int(np.count_nonzero(t[1:] != t[:-1])) for t in seq))
-        if best_key is None or key < best_key:
-            best_seq, best_key = seq, key
+        return (round(total * 1e6), sum(int(np.count_nonzero(t[1:] != t[:-1])) for t in seq))
+
+    best_seq, best_key = None, None
+    for cost, part in candidates:
+        seq, total = local_search(timelines_from_qubits(model, part[list(prob.cluster_of)]))
+        if best_key is None or key(seq, total) < best_key:
+            best_seq, best_key = seq, key(seq, total)
+    # perturb: merge parts that fit together (never costs more), then search again
+    for _ in range(merges if wire_cuts else 0):
+        improved = False
+        for _link, keep, drop in merge_candidates(model, best_seq, slots, wire)[:3]:
+            merged = [np.where(t == drop, keep, t) for t in best_seq]
+            if np.any(widths(merged, len(slots)) > slots):
+                continue
+            seq, total = local_search(merged)
+            if key(seq, total) < best_key:
+                best_seq, best_key, improved = seq, key(seq, total), True
+                break
+        if not improved:
+            break
     assert best_seq is not None
     w = widths(best_seq, len(slots))
     assert np.all(w <= slots), "search produced an overfull part"

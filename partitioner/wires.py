@@ -214,3 +214,47 @@ def refine_wires(
         if not improved:
             break
     return seq
+
+
+def part_links(model: CircuitModel, seq: list[Timeline], num_parts: int, wire_weight: float) -> np.ndarray:
+    """``L[a, b]``: weight of the gate and wire cuts between parts ``a`` and ``b``."""
+    links = np.zeros((num_parts, num_parts))
+    for gid, g in enumerate(model.interactions):
+        if g.cost is None or len(g.qubits) != 2:
+            continue
+        a, b = event_part(model, seq, gid, 0), event_part(model, seq, gid, 1)
+        if a != b:
+            links[a, b] += g.cost.weight
+            links[b, a] += g.cost.weight
+    for t in seq:
+        for x, y in zip(t[:-1], t[1:]):
+            if x != y:
+                links[x, y] += wire_weight
+                links[y, x] += wire_weight
+    return links
+
+
+def merge_candidates(
+    model: CircuitModel, seq: list[Timeline], slots: np.ndarray, wire_weight: float
+) -> list[tuple[float, int, int]]:
+    """Pairs of parts that fit together in one slot, most linked first.
+
+    Merging parts ``b`` into ``a`` uncuts every gate and wire between them, so
+    it never costs more; unlinked pairs are neutral but make room elsewhere.
+
+    Returns:
+        ``(link weight, a, b)`` with ``b`` to be relabelled ``a``.
+    """
+    num_parts = len(slots)
+    width = widths(seq, num_parts)
+    links = part_links(model, seq, num_parts, wire_weight)
+    used = np.flatnonzero(width > 0)
+    out = []
+    for i, a in enumerate(used):
+        for b in used[i + 1 :]:
+            # merged runs of one qubit that meet across an a|b wire cut count once
+            if width[a] + width[b] <= max(slots[a], slots[b]):
+                keep, drop = (a, b) if slots[a] >= slots[b] else (b, a)
+                out.append((float(links[a, b]), int(keep), int(drop)))
+    out.sort(key=lambda c: (-c[0], width[c[1]] + width[c[2]]))
+    return out

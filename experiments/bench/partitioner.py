@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "plan_cuts": {"overhead": ours, "log10_overhead": math.log10(ours),
                           "gate_cuts": plan.num_gate_cuts, "wire_cuts": plan.num_wire_cuts,
                           "fragments": plan.num_fragments, "ms": 1e3 * seconds,
-                          "gate_optimal": plan.optimal},
+                          "gate_optimal": plan.gate_optimal},
             "find_cuts": {"overhead": fc_overhead, "log10_overhead": math.log10(fc_overhead),
                           "gate_cuts": len(gates), "wire_cuts": len(wires),
                           "seconds": fc_seconds, "minimum_reached": bool(meta["minimum_reached"])},
