@@ -7,6 +7,23 @@
 
 from .cut_exact import CutExactEngine
 from .estimator import METHODS, CutEstimator, CutResult
-from .gate_engines import gate_engine_for_mode
+from .gate_engines import SampledGateEngine, gate_engine_for_mode
+from .reconstruct import CutReconstructor
+from .sampled import ExecutionCost, SampledCutExecutor, SampledJacobian, SampledValues, run_pubs
+from .torch_sampled import sampled_expectation
 
-__all__ = ["METHODS", "CutEstimator", "CutExactEngine", "CutResult", "gate_engine_for_mode"]
+__all__ = [
+    "METHODS",
+    "CutEstimator",
+    "CutExactEngine",
+    "CutReconstructor",
+    "CutResult",
+    "ExecutionCost",
+    "SampledCutExecutor",
+    "SampledGateEngine",
+    "SampledJacobian",
+    "SampledValues",
+    "gate_engine_for_mode",
+    "run_pubs",
+    "sampled_expectation",
+]
