@@ -18,7 +18,13 @@ from qiskit.primitives import SamplerPubResult
 
 from .cache import ResultCache
 from .engines import Engine, LocalEngine
-from .errors import BackendConfigError, NoCapableQPUError, PoolExecutionError, QPUUnavailableError
+from .errors import (
+    BackendConfigError,
+    JobFailedError,
+    NoCapableQPUError,
+    PoolExecutionError,
+    QPUUnavailableError,
+)
 from .pub import Pub, as_pub, derive_seed
 from .qpu import QPU
 from .scheduler import choose_qpu, task_priority
@@ -125,6 +131,7 @@ class QPUPool:
         self._lock = threading.Lock()
         self._available = [True] * len(qpus)
         self._stats = self._fresh_stats()
+        self._leftover: dict[Future, _Job] = {}
         self._engine: Engine
         if engine == "ray":
             from .ray_engine import RayEngine  # Ray is imported only when asked for
@@ -226,8 +233,10 @@ class QPUPool:
                 cost = min(c for c, q in zip(costs, self.qpus) if q.fits(pub))
                 tasks[key] = _Task(pub, seed, [index], costs, task_priority(pub.width, cost, index, widths))
         pending = sorted(tasks.values(), key=_priority)
-        inflight: dict[Future, _Job] = {}
-        busy: set[int] = set()
+        # Jobs still running from earlier runs (timed out, or abandoned by an error)
+        # keep their QPU busy until they return.
+        inflight: dict[Future, _Job] = dict(self._leftover)
+        busy: set[int] = {job.qpu for job in inflight.values()}
         load = [0.0] * len(self.qpus)
         try:
             while any(not t.done for t in tasks.values()):
@@ -242,8 +251,10 @@ class QPUPool:
                     self._complete(future, inflight.pop(future), pending, busy, results)
                 self._expire(pending, inflight, time.monotonic())
         finally:
-            for future in inflight:
-                future.cancel()  # only cancels jobs not started yet
+            for job in inflight.values():
+                job.task.done = True  # abandoned: a late result only updates the stats
+                job.timed_out = True
+            self._leftover = inflight
         return results  # type: ignore[return-value]
 
     def _check_width(self, width: int, detail: str = "") -> None:
@@ -301,7 +312,7 @@ class QPUPool:
         stats = self._stats.qpus[qpu.name]
         if not job.timed_out:
             task.live -= 1
-        exc = future.exception() if not future.cancelled() else None
+        exc = JobFailedError("job cancelled") if future.cancelled() else future.exception()
         if exc is None:
             result, seconds = future.result()
             stats.jobs += 1

@@ -151,6 +151,16 @@ def test_only_stalled_qpus_time_out_instead_of_hanging() -> None:
             pool.run(make_pubs([2]))
 
 
+def test_a_still_stalled_qpu_gets_no_new_work_in_the_next_run() -> None:
+    qpus = [AerQPU("a", 3), FaultyQPU(AerQPU("stuck", 3), stall_rate=1.0, stall_seconds=60.0)]
+    with QPUPool(qpus, seed=1, timeout=0.3, retries=3, backoff=0.001) as pool:
+        first = pool.run(make_pubs([2, 3, 2]))
+        second = pool.run(make_pubs([3, 2], seed=4))
+        stats = pool.stats
+    assert {r.metadata["qpu"] for r in first + second} == {"a"}
+    assert stats.qpus["stuck"].timeouts == 1  # its one job is still running: not given another
+
+
 def test_cache_serves_identical_work_and_duplicates_run_once(reference: list) -> None:
     with QPUPool([AerQPU("a", 5)], seed=11) as pool:
         first = pool.run(PUBS[:3] + PUBS[:1])  # duplicate in one call
