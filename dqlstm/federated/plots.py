@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from dqlstm.training.plots import _save
 
@@ -20,6 +21,8 @@ def plot_rounds(path: str | Path, rows: Sequence[Mapping[str, Any]], title: str 
     has_acc = any(r.get("test_accuracy") is not None for r in rows)
     fig = Figure(figsize=(10 if has_acc else 6, 4), layout="constrained")
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
+    for a in axes:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     ax = axes[0]
     for split in ("train", "test"):
         ax.plot(rounds, [r.get(f"{split}_loss") for r in rows], marker=".", label=f"global model, {split}")
