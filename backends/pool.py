@@ -217,6 +217,7 @@ class QPUPool:
     def _run(self, items: list[Pub]) -> list[SamplerPubResult]:
         results: list[SamplerPubResult | None] = [None] * len(items)
         tasks: dict[tuple[str, int], _Task] = {}
+        widths = [q.num_qubits for q in self.qpus]
         for index, pub in enumerate(items):
             self._check_width(pub.width)
             seed = derive_seed(self.seed, pub)
@@ -229,8 +230,7 @@ class QPUPool:
                 tasks[key].indices.append(index)
             else:
                 costs = [q.estimate_cost(pub) if q.fits(pub) else 0.0 for q in self.qpus]
-                widths = [q.num_qubits for q in self.qpus]
-                cost = min(c for c, q in zip(costs, self.qpus) if q.fits(pub))
+                cost = min(c for c, w in zip(costs, widths) if w >= pub.width)
                 tasks[key] = _Task(pub, seed, [index], costs, task_priority(pub.width, cost, index, widths))
         pending = sorted(tasks.values(), key=_priority)
         # Jobs still running from earlier runs (timed out, or abandoned by an error)
