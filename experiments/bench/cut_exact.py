@@ -1,0 +1,120 @@
+"""Time ``cut-exact`` forward + backward on wide modular gate circuits.
+
+Modular circuits of 20, 40 and 100 qubits (modules of 10 qubits joined by one
+CNOT link per layer, so fragments of 10 qubits in a chain), a batch of 32
+input bindings, one weight set, ``<Z_i>`` on every qubit, forward and
+backward through torch autograd. Reference in the same run: the uncut exact
+statevector engine where it fits in memory (20 qubits); beyond that there is
+no uncut reference (2^40 amplitudes), which is the point of cutting.
+
+    python experiments/bench/cut_exact.py [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from dqlstm.circuits import build_vqc
+from dqlstm.cutting import CutExactEngine
+from dqlstm.engine import ExactEngine
+
+BATCH = 32
+
+
+def _time_fwd_bwd(engine, x, w, repeats: int) -> tuple[float, float]:
+    fwd, bwd = [], []
+    for _ in range(repeats + 1):  # first call warms up
+        xs, ws = x.detach().requires_grad_(), w.detach().requires_grad_()
+        t0 = time.perf_counter()
+        out = engine(xs, ws)
+        t1 = time.perf_counter()
+        out.sum().backward()
+        t2 = time.perf_counter()
+        fwd.append(t1 - t0)
+        bwd.append(t2 - t1)
+    return min(fwd[1:]), min(bwd[1:])
+
+
+def bench(n_qubits: int, module: int, layers: int, repeats: int, reference: bool) -> dict:
+    g = build_vqc("modular", n_qubits, layers, module_size=module, links=1)
+    t0 = time.perf_counter()
+    eng = CutExactEngine(g.circuit, g.inputs, g.weights, max_qubits=module)
+    setup = time.perf_counter() - t0
+    gen = torch.Generator().manual_seed(n_qubits)
+    x = torch.randn(BATCH, g.num_inputs, generator=gen, dtype=torch.float64)
+    w = torch.randn(1, g.num_weights, generator=gen, dtype=torch.float64)
+    fwd, bwd = _time_fwd_bwd(eng, x, w, repeats)
+    row = {
+        "n_qubits": n_qubits,
+        "module_size": module,
+        "layers": layers,
+        "batch": BATCH,
+        "num_cuts": eng.plan.num_cuts,
+        "fragment_widths": list(eng.plan.fragment_widths),
+        "sampling_overhead": eng.plan.sampling_overhead,
+        "setup_seconds": setup,
+        "forward_seconds": fwd,
+        "backward_seconds": bwd,
+        "total_seconds": fwd + bwd,
+    }
+    if reference:
+        ref = ExactEngine(g.circuit, g.inputs, g.weights, unitary_max_qubits=0)
+        rf, rb = _time_fwd_bwd(ref, x, w, 1)
+        with torch.no_grad():
+            err = float((eng(x, w) - ref(x, w)).abs().max())
+        row.update(
+            reference_total_seconds=rf + rb,
+            speedup_vs_exact=(rf + rb) / (fwd + bwd),
+            max_abs_error_vs_exact=err,
+        )
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 and 40 qubits, one layer")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--out", default="experiments/results/bench_cut_exact.json")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cases = [(20, 10, 1, True), (40, 10, 1, False)] if args.quick else [
+        (20, 10, 2, True), (40, 10, 2, False), (100, 10, 2, False)
+    ]
+    rows = []
+    for n, module, layers, ref in cases:
+        r = bench(n, module, layers, repeats=1 if args.quick else 3, reference=ref)
+        rows.append(r)
+        line = (
+            f"{n:4d} qubits ({r['fragment_widths']} , {r['num_cuts']} cuts, {layers} layers): "
+            f"forward {r['forward_seconds']:.3f} s + backward {r['backward_seconds']:.3f} s "
+            f"= {r['total_seconds']:.3f} s"
+        )
+        if ref:
+            line += (
+                f" | uncut exact {r['reference_total_seconds']:.2f} s, ratio {r['speedup_vs_exact']:.1f}x, "
+                f"max error {r['max_abs_error_vs_exact']:.1e}"
+            )
+        print(line)
+    payload = {
+        "benchmark": "cut_exact",
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "results": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(payload, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
