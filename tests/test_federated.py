@@ -402,3 +402,46 @@ def test_cli_federate(tmp_path, capsys):
     args = parser.parse_args(["federate", str(config), "--out", str(out), "--mode", "nonsense"])
     with pytest.raises(ConfigError, match="mode = 'nonsense' is not allowed"):
         args.func(args)
+
+
+def test_cut_exact_clients_match_exact_clients(tmp_path):
+    """QLSTM clients whose circuits are cut onto 2-qubit QPUs learn what exact clients learn."""
+    models = {}
+    for mode in ("exact", "cut-exact"):
+        model = {"kind": "qlstm", "hidden_size": 2, "n_qubits": 3, "layers": 1, "mode": mode}
+        if mode == "cut-exact":
+            model["max_qubits"] = 2
+        cfg = resolve_federated_config(
+            {
+                "data": {"task": "susy", "events": 40, "steps": 9},
+                "model": model,
+                "train": {"batch_size": 8},
+                "federated": {"clients": 2, "rounds": 1, "seed": 1},
+            }
+        )
+        models[mode] = run_federated(cfg, tmp_path / mode, quiet=True)
+    assert models["exact"].metrics["cut"] is None
+    assert models["cut-exact"].metrics["cut"]["num_cuts"] > 0
+    assert models["exact"].metrics["rounds"][0]["test_loss"] != models["exact"].metrics["initial"]["test_loss"]
+    a, b = params(models["exact"].model), params(models["cut-exact"].model)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_report_compares_runs(tmp_path):
+    from dqlstm.federated.report import compare_runs
+
+    run = run_federated(tiny_cfg(rounds=2), tmp_path / "a", quiet=True)
+    with pytest.raises(ValueError, match="not finished"):
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        (bad / METRICS_FILE).write_text(json.dumps({**run.metrics, "finished": False}))
+        compare_runs({"x": bad}, tmp_path / "cmp")
+    res = compare_runs({"lstm": tmp_path / "a", "again": tmp_path / "a"}, tmp_path / "cmp")
+    table = (tmp_path / "cmp" / "summary.md").read_text().splitlines()
+    assert len(table) == 4 and table[2].startswith("| lstm | ") and f"| {run.metrics['num_parameters']} |" in table[2]
+    assert f"{run.metrics['final']['test_auc']:.4f}" in table[2]
+    rows = (tmp_path / "cmp" / "rounds.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 3  # header + (initial + 2 rounds) per run
+    assert (tmp_path / "cmp" / "comparison.png").read_bytes()[:8] == PNG_MAGIC
+    assert res.rows[0]["rounds"] == 2
