@@ -70,7 +70,11 @@ class RayEngine:
                 kwargs = {**LOCAL_INIT, **kwargs}
             else:
                 kwargs.setdefault("log_to_driver", False)
-            ray.init(address=address, **kwargs)
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = "a local Ray instance" if address is None else f"the Ray cluster at {address!r}"
+                raise BackendConfigError(f"could not start or join {where}: {exc}") from exc
             self._owns_ray = True
         # num_cpus=0: QPUs are I/O- or Aer-thread-bound; CPU slots must not block actor placement.
         options = {"num_cpus": 0, "max_concurrency": 1, **dict(actor_options or {})}
