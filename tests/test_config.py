@@ -25,7 +25,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((REPO / "experiments" / "configs").glob("*_*lstm.toml"))
+SHIPPED = [
+    REPO / "experiments" / "configs" / f"{task}_{kind}.toml"
+    for task in ("narma5", "narma10", "oscillator")
+    for kind in ("lstm", "qlstm")
+]
+TRAIN_CONFIGS = sorted((REPO / "experiments" / "configs").glob("narma*.toml")) + sorted(
+    (REPO / "experiments" / "configs").glob("oscillator*.toml")
+)
 
 
 def test_defaults_fill_every_schema_key():
@@ -140,6 +147,12 @@ def test_shipped_configs_load_and_compare_at_similar_size():
     if "narma5_qlstm" in counts:
         ratio = counts["narma5_qlstm"] / counts["narma5_lstm"]
         assert 0.8 < ratio < 1.25, counts
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=[p.stem for p in TRAIN_CONFIGS])
+def test_every_training_config_loads(path):
+    cfg = load_config(path)
+    assert cfg["model"]["kind"] in ("lstm", "qlstm")
 
 
 def test_packaged_default_is_narma5_qlstm():

@@ -37,7 +37,7 @@ class SampledGateEngine:
         self._weight_cols = torch.tensor([order[p] for p in vqc.weights if p in order])
         self._input_used = [i for i, p in enumerate(vqc.inputs) if p in order]
         self._weight_used = [i for i, p in enumerate(vqc.weights) if p in order]
-        self.total = {"calls": 0, "num_circuits_executed": 0, "total_shots": 0, "num_pubs": 0}
+        self.calls = 0
 
     def prepare(self, weights: torch.Tensor):
         if weights.ndim == 1:
@@ -54,22 +54,27 @@ class SampledGateEngine:
         P = len(self.vqc.circuit.parameters)
         params = torch.zeros(G * B, P, dtype=torch.float64)
         params = params.index_copy(1, self._input_cols, a.double()).index_copy(1, self._weight_cols, w.double())
-        out = sampled_expectation(self.executor, params)
-        cost = self.executor.last_values.cost
-        self.total["calls"] += 1
-        self.total["num_circuits_executed"] += cost.num_circuits_executed
-        self.total["total_shots"] += cost.total_shots
-        self.total["num_pubs"] += cost.num_pubs
-        return out.reshape(G, B, -1)
+        self.calls += 1
+        return sampled_expectation(self.executor, params).reshape(G, B, -1)
 
     def cut_summary(self) -> dict[str, Any]:
-        return {
+        summary = {
             "mode": "sampled",
             **_plan_summary(self.plan),
             "num_subexperiments": self.executor.num_subexperiments,
             "shots_per_subexperiment": self.executor.shots,
-            "forward_totals": dict(self.total),
+            "evaluations": self.calls,
+            # forward runs and parameter-shift runs executed so far
+            "executed": {
+                "num_pubs": self.executor.total_cost.num_pubs,
+                "num_circuits": self.executor.total_cost.num_circuits_executed,
+                "total_shots": self.executor.total_cost.total_shots,
+            },
         }
+        stats = getattr(self.executor.pool, "stats", None)  # a QPUPool reports per-QPU work
+        if stats is not None and hasattr(stats, "to_dict"):
+            summary["pool"] = stats.to_dict()
+        return summary
 
 
 def _z_observables(n: int):

@@ -315,6 +315,7 @@ class SampledCutExecutor:
         self.fragments: tuple[_Fragment, ...] = tuple(fragments)
         self.pool: PubRunner = pool if pool is not None else _FreshSeedAerSampler(seed)
         self.last_values: SampledValues | None = None
+        self.total_cost: ExecutionCost = self._cost([])  # everything executed so far (runs + shifts)
 
     # -- sizes -----------------------------------------------------------------
 
@@ -441,7 +442,7 @@ class SampledCutExecutor:
 
     def _cost(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> ExecutionCost:
         circuits = sum(int(np.prod(v.shape[:-1])) for _, v, _ in pubs)
-        return ExecutionCost(
+        cost = ExecutionCost(
             shots_per_subexperiment=self.shots,
             num_subexperiments=self.num_subexperiments,
             num_pubs=len(pubs),
@@ -449,6 +450,9 @@ class SampledCutExecutor:
             total_shots=circuits * self.shots,
             sampling_overhead=self.sampling_overhead,
         )
+        if pubs:
+            self.total_cost = self.total_cost + cost
+        return cost
 
 
 def _shifted_bindings(values: np.ndarray, cols: np.ndarray, params: np.ndarray) -> np.ndarray:
