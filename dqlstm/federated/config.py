@@ -54,7 +54,10 @@ def _divides_features(v: Any) -> str | None:
 
 
 SERIES_KEYS = ("order", "length", "window", "train_fraction", "input", "scale")
-TABULAR_KEYS = {"susy": ("events", "test_fraction", "steps", "seed"), "susy-csv": ("path", "max_rows", "test_fraction", "steps")}
+TABULAR_KEYS = {
+    "susy": ("events", "test_fraction", "steps", "seed"),
+    "susy-csv": ("path", "max_rows", "test_fraction", "steps"),
+}
 
 FEDERATED_SCHEMA: dict[str, dict[str, Key]] = {
     "data": {

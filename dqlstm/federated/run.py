@@ -145,7 +145,9 @@ def run_federated(
         torch.set_num_threads(threads_before)
 
 
-def _run(cfg: dict[str, Any], out: Path, checkpoint: dict[str, Any] | None, clear: bool, quiet: bool) -> FederatedResult:
+def _run(
+    cfg: dict[str, Any], out: Path, checkpoint: dict[str, Any] | None, clear: bool, quiet: bool
+) -> FederatedResult:
     fed = cfg["federated"]
     seed_everything(int(fed["seed"]))
     task = load_task(cfg["data"])
@@ -224,6 +226,9 @@ def _run(cfg: dict[str, Any], out: Path, checkpoint: dict[str, Any] | None, clea
         save_checkpoint(0)
     _write_json(out / METRICS_FILE, metrics)
     loss_name = "binary cross-entropy" if task.kind == "classification" else "MSE"
-    title = f"FedAvg {metrics['model']['kind']} on {task.name}: {fed['clients']} clients ({metrics['num_parameters']} parameters)"
+    title = (
+        f"FedAvg {metrics['model']['kind']} on {task.name}: {fed['clients']} clients "
+        f"({metrics['num_parameters']} parameters)"
+    )
     plot_rounds(out / ROUNDS_PLOT, [metrics["initial"]] + metrics["rounds"], title, loss_name)
     return FederatedResult(out, metrics, model, task, total - start)
