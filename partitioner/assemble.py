@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from qiskit.circuit import QuantumCircuit
 
 from .capacities import Capacities
 from .costs import wire_cut_cost
@@ -68,7 +67,6 @@ def pieces(model: CircuitModel, seq: list[Timeline]) -> dict[tuple[int, int], tu
 
 
 def assemble_plan(
-    circuit: QuantumCircuit,
     model: CircuitModel,
     caps: Capacities,
     seq: list[Timeline],

@@ -59,7 +59,6 @@ def find_cuts_plan(circuit: QuantumCircuit, max_qubits: int, *, seed: int | None
         "minimum_reached": bool(meta["minimum_reached"]),
     }
     return assemble_plan(
-        circuit,
         model,
         Capacities.parse(max_qubits),
         seq,

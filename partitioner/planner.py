@@ -90,7 +90,7 @@ def plan_cuts(
     t_kl = time.perf_counter()
     upper = candidates[0][0] if candidates else math.inf
     gate_optimal = False
-    stats: dict = {"clusters": int(len(prob.sizes)), "kl_cost": upper}
+    stats: dict = {"clusters": int(len(prob.sizes)), "kl_cost": upper if math.isfinite(upper) else None}
     if len(prob.sizes) <= exact_limit or not candidates:
         exact = branch_and_bound(
             prob, caps, upper=upper, node_limit=node_limit if candidates else 50 * node_limit
@@ -120,7 +120,7 @@ def plan_cuts(
         total = total_cost(model, seq, wire)
         for _ in range(4 if wire_cuts else 0):  # alternate until neither improves
             seq = fm_refine(events, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
-            seq = refine_wires(model, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
+            seq = refine_wires(model, seq, slots, wire_weight=wire, rng=rng)
             new_total = total_cost(model, seq, wire)
             if new_total > total - EPS:
                 break
@@ -139,7 +139,7 @@ def plan_cuts(
     # perturb: merge parts that fit together (never costs more), then search again
     for _ in range(merges if wire_cuts else 0):
         improved = False
-        for _link, keep, drop in merge_candidates(model, best_seq, slots, wire)[:3]:
+        for _link, keep, drop in merge_candidates(model, best_seq, slots, wire)[:2]:
             merged = [np.where(t == drop, keep, t) for t in best_seq]
             if np.any(widths(merged, len(slots)) > slots):
                 continue
@@ -161,7 +161,7 @@ def plan_cuts(
     )
     method = "kl" + ("+bb" if "bb_nodes" in stats else "") + ("+wires" if wire_cuts else "")
     plan = assemble_plan(
-        circuit, model, caps, best_seq, method=method, gate_optimal=gate_optimal, stats=stats
+        model, caps, best_seq, method=method, gate_optimal=gate_optimal, stats=stats
     )
     if compare_find_cuts:
         from .baseline import find_cuts_plan  # slow, imported on demand

@@ -340,20 +340,6 @@ def branch_and_bound(
             room += class_cap[k] * left
         return room
 
-    def place_cost(u: int) -> float:
-        # cheapest part for free node u against the assigned nodes
-        best = math.inf
-        su = size[u]
-        if any(left and class_cap[k] >= su for k, left in enumerate(class_left)):
-            best = dassigned[u]
-        cu = conn[u]
-        for p in range(len(load)):
-            if load[p] + su <= cap[p]:
-                c = dassigned[u] - cu[p]
-                if c < best:
-                    best = c
-        return best
-
     def recurse(d: int, cost: float) -> None:
         nodes[0] += 1
         if nodes[0] > node_limit:
@@ -364,12 +350,22 @@ def branch_and_bound(
             return
         if free_room() < suffix_size[d]:
             return
+        # bound: every free node pays at least its cheapest placement
         bound = cost
+        open_cap = max((class_cap[k] for k, left in enumerate(class_left) if left), default=0)
+        num_open = len(load)
         for u in order[d + 1 :]:
-            if dassigned[u] > 0 or size[u] > 1:
-                bound += place_cost(u)
-                if bound >= best_cost[0] - EPS:
-                    return
+            da, su = dassigned[u], size[u]
+            if da == 0 and su == 1:
+                continue
+            cheapest = da if open_cap >= su else math.inf
+            cu = conn[u]
+            for p in range(num_open):
+                if load[p] + su <= cap[p] and da - cu[p] < cheapest:
+                    cheapest = da - cu[p]
+            bound += cheapest
+            if bound >= best_cost[0] - EPS:
+                return
         v = order[d]
         sv = size[v]
         options: list[tuple[float, int, int]] = []  # (increment, existing part or -1, class)
@@ -438,13 +434,3 @@ def _label_slots(part: list[int], sizes: np.ndarray, caps: Capacities) -> np.nda
         sum(s for q, s in zip(out, sizes) if q == lab) <= slots[lab] for lab in set(out.tolist())
     )
     return out
-
-
-def ensure_feasible(prob: QubitProblem, caps: Capacities, num_qubits: int) -> None:
-    """Raise a :class:`PlanError` naming the misfit if the clusters cannot be packed at all."""
-    total = caps.total(num_qubits)
-    if not caps.unlimited and total < num_qubits:
-        raise PlanError(
-            f"the QPUs {list(caps.sizes)} hold {total} qubits in total but the circuit has "
-            f"{num_qubits} qubits (wire cuts only add qubits)"
-        )

@@ -149,7 +149,7 @@ def fm_refine(
     wire_weight: float,
     rng: np.random.Generator,
     max_passes: int = 6,
-    patience: int = 16,
+    patience: int = 10,
 ) -> list[Timeline]:
     r"""Fiduccia-Mattheyses on the event graph with run-prefix/suffix moves.
 

@@ -165,7 +165,6 @@ def refine_wires(
     seq: list[Timeline],
     slots: np.ndarray,
     *,
-    unlimited: bool,
     wire_weight: float,
     rng: np.random.Generator,
     max_runs: int = 3,

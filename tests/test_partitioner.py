@@ -278,8 +278,8 @@ def test_wire_cut_for_a_qubit_that_changes_group():
     assert_fits(plan, 4)
 
 
-def test_wire_cut_matches_find_cuts_minimum():
-    from partitioner.baseline import find_cuts_positions
+def test_never_worse_than_find_cuts_minimum():
+    from partitioner.baseline import find_cuts_plan, find_cuts_positions
 
     qc = random_circuit(6, 10, seed=3)
     for cap in (3, 4):
@@ -288,6 +288,14 @@ def test_wire_cut_matches_find_cuts_minimum():
         plan = plan_cuts(qc, cap)
         assert plan.sampling_overhead <= meta["sampling_overhead"] * (1 + 1e-9)
         assert_fits(plan, cap)
+        # find_cuts' cuts as a CutPlan: same overhead, fits, and the guard keeps the cheaper
+        theirs = find_cuts_plan(qc, cap, seed=1)
+        assert theirs.sampling_overhead == pytest.approx(meta["sampling_overhead"])
+        assert_fits(theirs, cap)
+        assert math.prod(b.overhead for b in theirs.apply(qc).bases) == pytest.approx(
+            theirs.sampling_overhead)
+        guarded = plan_cuts(qc, cap, compare_find_cuts=True)
+        assert guarded.log_overhead <= min(plan.log_overhead, theirs.log_overhead) + 1e-9
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -188,3 +188,21 @@ def test_subexperiment_count_matches_qiskit_addon_cutting():
     assert set(groups.values()) == {1}
     assert sum(len(v) for v in subs.values()) == plan.num_subexperiments
     assert len(coeffs) == plan.num_qpd_terms
+
+
+def test_barriers_and_idle_qubits():
+    qc = QuantumCircuit(5)  # qubit 4 never used
+    for q in range(4):
+        qc.ry(0.3 + q, q)
+    qc.cx(0, 1)
+    qc.barrier()
+    qc.cx(2, 3)
+    qc.cx(1, 2)
+    qc.barrier(0, 1, 2)
+    qc.cx(0, 1)
+    qc.cx(2, 3)
+    plan = plan_cuts(qc, 2)
+    assert plan.num_cuts == 1
+    assert sorted(f.qubits for f in plan.fragments) == [(0, 1), (2, 3), (4,)]
+    obs = PauliList(["ZZZZZ", "XIZIZ", "IIIZI"])
+    np.testing.assert_allclose(reconstruct(plan, qc, obs), exact(qc, obs), atol=1e-8)
