@@ -29,11 +29,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from backends.errors import BackendError  # no credentials, no capable QPU, ...
+
+    return (UserError, ValueError, FileNotFoundError, FileExistsError, KeyError, BackendError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, FileExistsError, KeyError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"dqlstm {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from dqlstm.circuits import GateCircuit
+from dqlstm.engine.observables import z_observables
 
 from .cut_exact import CutExactEngine
 
@@ -30,7 +31,7 @@ class SampledGateEngine:
         self.vqc = vqc
         self.plan = plan
         self.executor = SampledCutExecutor.from_plan(
-            plan, vqc.circuit, _z_observables(vqc.num_qubits), pool=pool, shots=shots, seed=seed
+            plan, vqc.circuit, z_observables(vqc.num_qubits), pool=pool, shots=shots, seed=seed
         )
         order = {p: i for i, p in enumerate(vqc.circuit.parameters)}
         self._input_cols = torch.tensor([order[p] for p in vqc.inputs if p in order])
@@ -75,12 +76,6 @@ class SampledGateEngine:
         if stats is not None and hasattr(stats, "to_dict"):
             summary["pool"] = stats.to_dict()
         return summary
-
-
-def _z_observables(n: int):
-    from dqlstm.engine.observables import z_observables
-
-    return z_observables(n)
 
 
 def _plan_summary(plan) -> dict[str, Any]:
