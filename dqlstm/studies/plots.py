@@ -1,0 +1,156 @@
+"""PNG plots of the studies (matplotlib object API on the Agg canvas, like the run plots)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+_STYLES = ["-", "--", "-.", ":"]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def plot_compare_losses(path: Path, spec, task: str, runs: Sequence) -> Path:
+    """Train and test MSE per epoch, mean over seeds with a min-max band, one line per variant."""
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    colors = [f"C{i}" for i in range(10)]
+    for i, v in enumerate(spec.variants):
+        rs = [r for r in runs if r.task == task and r.label == v.label]
+        if not rs:
+            continue
+        for ax, key in zip(axes, ("train_curve", "test_curve")):
+            curves = np.array([getattr(r, key) for r in rs])
+            epochs = np.arange(1, curves.shape[1] + 1)
+            style = ":" if v.model.get("mode") == "cut-exact" else "-"
+            ax.plot(epochs, curves.mean(0), color=colors[i % 10], ls=style, lw=1.6 if style == "-" else 2.4,
+                    label=v.label)
+            if len(rs) > 1:
+                ax.fill_between(epochs, curves.min(0), curves.max(0), color=colors[i % 10], alpha=0.12)
+    for ax, name in zip(axes, ("train", "test")):
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{task}: {name} MSE (mean over {len(spec.seeds)} seeds, band = min-max)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("MSE (series scaled to [-1, 1])")
+    axes[1].legend(fontsize="small", loc="upper right")
+    return _save(fig, path)
+
+
+def plot_compare_predictions(path: Path, task: str, preds: Mapping[str, Mapping[str, Any]], seed: int) -> Path:
+    """Truth and one-step-ahead predictions of a few variants (one seed), train and test parts."""
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    first = next(iter(preds.values()))
+    series = np.asarray(first["series"])
+    ax.plot(np.arange(series.size), series, color="black", lw=1.8, label="truth")
+    for i, (label, p) in enumerate(preds.items()):
+        idx = np.concatenate([p["train_index"], p["test_index"]])
+        val = np.concatenate([p["train_pred"], p["test_pred"]])
+        ax.plot(idx, val, color=f"C{i}", lw=1.1, ls=_STYLES[i % 4], label=f"{label}")
+    split = first["test_index"][0] - 0.5 if first["test_index"] else None
+    if split is not None:
+        ax.axvline(split, color="grey", lw=1, ls=":", label="train | test")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("value (scaled to [-1, 1])")
+    ax.set_title(f"{task}: prediction vs truth (seed {seed})")
+    ax.legend(fontsize="small", loc="best", ncol=2)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_cut_vs_exact(path: Path, pairs: Sequence, runs: Sequence) -> Path:
+    """Top: test MSE of each cut-exact variant (markers) over its exact twin (line), first seed.
+    Bottom: absolute difference of the two curves (all seeds)."""
+    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for i, s in enumerate(pairs):
+        mine = sorted((r for r in runs if r.task == s.task and r.label == s.label), key=lambda r: r.seed)
+        ref = {r.seed: r for r in runs if r.task == s.task and r.label == s.reference}
+        epochs = np.arange(1, len(mine[0].test_curve) + 1)
+        c = f"C{i}"
+        top.plot(epochs, ref[mine[0].seed].test_curve, color=c, lw=1.5, label=f"{s.task}: {s.reference}")
+        top.plot(epochs, mine[0].test_curve, color=c, ls="none", marker="o", mfc="none", ms=6,
+                 label=f"{s.task}: {s.label}")
+        for r in mine:
+            if r.seed in ref:
+                d = np.abs(np.array(r.test_curve) - np.array(ref[r.seed].test_curve))
+                bottom.plot(epochs, np.maximum(d, 1e-18), color=c, lw=1,
+                            label=f"{s.task}: {s.label}" if r is mine[0] else None)
+    top.set_yscale("log")
+    top.set_ylabel("test MSE")
+    top.set_title("cut-exact (markers) equals exact (lines), same seed")
+    top.legend(fontsize="x-small", ncol=2)
+    top.grid(alpha=0.3)
+    bottom.set_yscale("log")
+    bottom.set_ylim(1e-18, 1e-6)
+    bottom.axhline(1e-10, color="grey", ls="--", lw=1, label="1e-10")
+    bottom.set_xlabel("epoch")
+    bottom.set_ylabel("|test MSE cut - exact| (1e-18 = identical)")
+    bottom.legend(fontsize="x-small", ncol=2)
+    bottom.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_overhead(path: Path, rows: Sequence[Mapping[str, Any]], families: Sequence[str], layers: int) -> Path:
+    """Sampling overhead vs qubits (log axis), one panel per ansatz family, one line per QPU capacity."""
+    n = len(families)
+    cols = min(3, n)
+    nrows = (n + cols - 1) // cols
+    fig = Figure(figsize=(5.2 * cols, 4.2 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
+    caps = sorted({r["capacity"] for r in rows})
+    cmap = [f"C{i}" for i in range(10)]
+    for ax, fam in zip(axes, families):
+        for j, cap in enumerate(caps):
+            pts = sorted((r["n_qubits"], r["sampling_overhead"]) for r in rows
+                         if r["family"] == fam and r["capacity"] == cap and r["layers"] == layers
+                         and r.get("sampling_overhead") is not None)
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, marker="o", ms=3, color=cmap[j % 10], ls=_STYLES[(j // 10) % 4],
+                        label=f"QPU {cap} qubits")
+        ax.set_yscale("log")
+        ax.set_xlabel("circuit width (qubits)")
+        ax.set_ylabel("total sampling overhead κ (log)")
+        ax.set_title(f"{fam}, {layers} layers")
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize="x-small", ncol=2, title="QPU capacity")
+    return _save(fig, path)
+
+
+def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], families: Sequence[str]) -> Path:
+    """Measured forward+backward wall time vs qubits: cut-exact (solid) and sampled (dashed)."""
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.add_subplot()
+    combos = sorted({(r["family"], r["capacity"], r["layers"]) for r in rows
+                     if r.get("cut_exact_seconds") is not None or r.get("sampled_seconds") is not None})
+    for i, (fam, cap, layers) in enumerate(combos):
+        sel = sorted((r for r in rows if (r["family"], r["capacity"], r["layers"]) == (fam, cap, layers)),
+                     key=lambda r: r["n_qubits"])
+        c = f"C{i % 10}"
+        ce = [(r["n_qubits"], r["cut_exact_seconds"]) for r in sel if r.get("cut_exact_seconds") is not None]
+        sa = [(r["n_qubits"], r["sampled_seconds"]) for r in sel if r.get("sampled_seconds") is not None]
+        if ce:
+            ax.plot(*zip(*ce), marker="o", ms=4, color=c, label=f"cut-exact: {fam}, QPU {cap}, {layers} layers")
+        if sa:
+            ax.plot(*zip(*sa), marker="s", ms=5, color=c, ls="--", label=f"sampled: {fam}, QPU {cap}, {layers} layers")
+    ax.set_yscale("log")
+    ax.set_xlabel("circuit width (qubits)")
+    ax.set_ylabel("forward + backward wall time (s, log)")
+    ax.set_title("one gate-circuit evaluation with gradients (4 gates x batch)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="x-small", ncol=2, loc="upper left")
+    return _save(fig, path)

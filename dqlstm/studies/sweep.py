@@ -1,0 +1,410 @@
+r"""Cut cost versus qubit count: the partitioner's plans over widths, QPU sizes, ansatz families and depths.
+
+For every (family, layers, width, QPU capacity) the gate circuit is built with
+``build_vqc`` and planned with ``partitioner.plan_cuts``; a row records the
+plan (fragments, cuts, total sampling overhead :math:`\kappa = \prod_c
+\gamma_c^2`, sub-experiments of one exact-QPD evaluation) and the shots a
+sampled evaluation needs for a target standard error :math:`\varepsilon`.
+
+Shots. An uncut estimate of a Pauli expectation value from :math:`N` shots
+has variance :math:`\sigma^2/N` with :math:`\sigma^2 \le 1`. The QPD estimator
+samples terms with weights :math:`\pm\gamma`, :math:`\gamma = \prod_c
+\gamma_c`, so its variance is bounded by :math:`\gamma^2 \sigma^2 / N =
+\kappa\sigma^2/N`. Reaching standard error :math:`\varepsilon` therefore takes
+
+.. math:: N(\varepsilon) = \kappa\,\sigma^2/\varepsilon^2 \le \kappa/\varepsilon^2
+
+shots in total per observable and parameter binding (``shots_for_target`` uses
+the bound :math:`\sigma^2 = 1`).
+
+On a subset (the ``[timing]`` table) it also measures one forward+backward
+pass of the four LSTM gate circuits on a batch in ``cut-exact`` mode and,
+for plans with few sub-experiments, in ``sampled`` mode (local Aer sampler),
+and the error against the ``exact`` engine where that fits (<= 14 qubits).
+Cases that would not fit are skipped with the reason recorded, never silently.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from dqlstm.config import ConfigError
+from dqlstm.studies.common import markdown_table, read_spec, study_torch_settings, write_csv, write_json
+
+FAMILIES = ("chen2020", "brick", "modular-l0", "modular-l1", "modular-l2", "modular-l3")
+_SWEEP_KEYS = {"name", "qubits", "capacities", "families", "layers", "module_size", "target_stderr"}
+_TIMING_KEYS = {"families", "capacities", "layers", "max_qubits", "batch", "gates", "max_bytes", "time_limit",
+                "exact_max_qubits", "sampled_max_subexperiments", "sampled_shots", "sampled_batch", "enabled"}
+_QUICK_KEYS = _SWEEP_KEYS | {"timing_" + k for k in _TIMING_KEYS}
+
+
+def parse_family(family: str) -> tuple[str, int]:
+    """``"modular-l2"`` -> ``("modular", 2)``; other families have no links."""
+    if family.startswith("modular-l") and family[len("modular-l"):].isdigit():
+        return "modular", int(family[len("modular-l"):])
+    if family in ("chen2020", "brick"):
+        return family, 0
+    raise ConfigError(f"unknown ansatz family {family!r}; use chen2020, brick or modular-l<links> (e.g. modular-l1)")
+
+
+@dataclass(frozen=True)
+class TimingSpec:
+    """Which rows get measured and the budgets that decide feasibility."""
+
+    enabled: bool = True
+    families: tuple[str, ...] = FAMILIES[:5]
+    capacities: tuple[int, ...] = (3, 6)
+    layers: tuple[int, ...] = (2,)
+    max_qubits: int = 48
+    batch: int = 8  # samples per evaluation
+    gates: int = 4  # weight sets (the LSTM's four gates)
+    max_bytes: float = 5e7  # cut-exact: largest fragment tensor allowed (estimate, bytes)
+    time_limit: float = 60.0  # seconds per measurement before it is abandoned
+    exact_max_qubits: int = 14
+    sampled_max_subexperiments: int = 8
+    sampled_shots: int = 1000
+    sampled_batch: int = 2
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    qubits: tuple[int, ...]
+    capacities: tuple[int, ...]
+    families: tuple[str, ...]
+    layers: tuple[int, ...]
+    module_size: int = 3
+    target_stderr: float = 0.01
+    timing: TimingSpec = field(default_factory=TimingSpec)
+
+
+def load_sweep_spec(path: str | Path, *, quick: bool = False, timing: bool | None = None) -> SweepSpec:
+    """Read a sweep TOML (``[sweep]``, ``[timing]``, ``[quick]``); ``quick`` applies ``[quick]``."""
+    raw = read_spec(path, {"sweep": _SWEEP_KEYS, "timing": _TIMING_KEYS, "quick": _QUICK_KEYS})
+    sweep = dict(raw.get("sweep", {}))
+    tim = dict(raw.get("timing", {}))
+    if quick:
+        q = raw.get("quick")
+        if not q:
+            raise ConfigError(f"{path}: --quick needs a [quick] table")
+        for k, v in q.items():
+            if k.startswith("timing_"):
+                tim[k[len("timing_"):]] = v
+            else:
+                sweep[k] = v
+    if timing is not None:
+        tim["enabled"] = timing
+    for key in ("qubits", "capacities", "families", "layers"):
+        if not sweep.get(key):
+            raise ConfigError(f"{path}: [sweep] {key} must be a non-empty list")
+    for fam in list(sweep["families"]) + list(tim.get("families", [])):
+        parse_family(fam)
+    for key in ("qubits", "capacities", "layers"):
+        bad = [v for v in sweep[key] if not isinstance(v, int) or v < 1]
+        if bad:
+            raise ConfigError(f"{path}: [sweep] {key} must hold positive integers, got {bad}")
+    eps = float(sweep.get("target_stderr", 0.01))
+    if not 0 < eps < 1:
+        raise ConfigError(f"{path}: [sweep] target_stderr must be in (0, 1), got {eps}")
+    tim_spec = TimingSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in tim.items()})
+    return SweepSpec(
+        name=str(sweep.get("name", Path(path).stem)) + ("-quick" if quick else ""),
+        qubits=tuple(sweep["qubits"]), capacities=tuple(sweep["capacities"]),
+        families=tuple(sweep["families"]), layers=tuple(sweep["layers"]),
+        module_size=int(sweep.get("module_size", 3)), target_stderr=eps, timing=tim_spec,
+    )
+
+
+@dataclass
+class SweepRow:
+    """One planned circuit (and, on the timing subset, its measurements)."""
+
+    family: str
+    ansatz: str
+    links: int
+    layers: int
+    n_qubits: int
+    capacity: int
+    num_fragments: int
+    num_cuts: int
+    num_gate_cuts: int
+    num_wire_cuts: int
+    sampling_overhead: float
+    log10_overhead: float
+    num_subexperiments: int
+    shots_for_target: float
+    fragment_widths: list[int]
+    max_cuts_per_fragment: int
+    plan_method: str
+    plan_seconds: float
+    cut_exact_seconds: float | None = None
+    cut_exact_skip: str | None = None
+    cut_exact_error_vs_exact: float | None = None
+    sampled_seconds: float | None = None
+    sampled_skip: str | None = None
+    sampled_error_vs_exact: float | None = None
+    sampled_max_stderr: float | None = None
+    exact_skip: str | None = None
+
+
+@dataclass
+class SweepResult:
+    spec: SweepSpec
+    rows: list[SweepRow]
+    skipped: list[dict[str, Any]]
+    results_dir: Path
+    seconds: float
+    files: list[Path] = field(default_factory=list)
+
+
+def shots_for_target(sampling_overhead: float, target_stderr: float, variance_bound: float = 1.0) -> float:
+    """Total shots for standard error ``target_stderr``: ``kappa * sigma^2 / eps^2``."""
+    return sampling_overhead * variance_bound / target_stderr**2
+
+
+def cuts_per_fragment(plan) -> list[int]:
+    counts = [0] * plan.num_fragments
+    for cut in plan.cuts:
+        for f in set(cut.fragments):
+            counts[f] += 1
+    return counts
+
+
+def cut_exact_bytes(plan, gates: int, batch: int) -> float:
+    """Size of the largest fragment tensor the cut-exact engine builds (complex128).
+
+    A fragment touching ``k`` cuts is simulated for every (ket, bra) assignment
+    of its cut indices: ``4**k`` columns per local Pauli string (one string per
+    qubit's Z plus the identity), per gate and sample.
+    """
+    counts = cuts_per_fragment(plan)
+    return max(
+        (gates * batch * (f.width + 1) * 4.0**k * 16 for f, k in zip(plan.fragments, counts)),
+        default=0.0,
+    )
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_Timeout` after ``seconds`` (main thread only; else no limit)."""
+    def handler(signum, frame):  # noqa: ARG001
+        raise _Timeout()
+
+    try:
+        old = signal.signal(signal.SIGALRM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _forward_backward(engine, weights: torch.Tensor, angles: torch.Tensor) -> tuple[torch.Tensor, float]:
+    w = weights.clone().requires_grad_(True)
+    a = angles.clone().requires_grad_(True)
+    t0 = time.perf_counter()
+    out = engine.prepare(w)(a)
+    out.sum().backward()
+    return out.detach(), time.perf_counter() - t0
+
+
+def measure_row(row: SweepRow, vqc, plan, timing: TimingSpec, seed: int = 0) -> None:
+    """Fill the row's wall times and errors (or the reasons they were skipped)."""
+    from dqlstm.cutting import CutExactEngine
+    from dqlstm.engine import ExactEngine
+
+    gen = torch.Generator().manual_seed(seed)
+    weights = torch.stack([vqc.init_weights(gen) for _ in range(timing.gates)])
+    values = 2 * torch.rand(timing.batch, vqc.num_qubits, generator=gen, dtype=torch.float64) - 1
+    angles = vqc.encode(values)
+    exact = None
+    if vqc.num_qubits <= timing.exact_max_qubits:
+        with torch.no_grad():
+            exact = ExactEngine(vqc.circuit, vqc.inputs, vqc.weights)(angles, weights)
+    else:
+        row.exact_skip = f"{vqc.num_qubits} qubits > exact_max_qubits={timing.exact_max_qubits}"
+
+    need = cut_exact_bytes(plan, timing.gates, timing.batch)
+    if need > timing.max_bytes:
+        row.cut_exact_skip = (f"largest fragment tensor ~{need:.2g} B > max_bytes={timing.max_bytes:.2g} "
+                              f"({row.max_cuts_per_fragment} cuts on one fragment)")
+    else:
+        try:
+            with _time_limit(timing.time_limit):
+                engine = CutExactEngine(vqc.circuit, vqc.inputs, vqc.weights, plan=plan)
+                out, row.cut_exact_seconds = _forward_backward(engine, weights, angles)
+            if exact is not None:
+                row.cut_exact_error_vs_exact = float((out - exact).abs().max())
+        except _Timeout:
+            row.cut_exact_skip = f"took longer than time_limit={timing.time_limit:g} s"
+        except MemoryError as exc:
+            row.cut_exact_skip = f"out of memory: {exc}"
+
+    if plan.num_subexperiments > timing.sampled_max_subexperiments:
+        row.sampled_skip = (f"{plan.num_subexperiments} sub-experiments > sampled_max_subexperiments="
+                            f"{timing.sampled_max_subexperiments} (parameter-shift gradients re-run each one "
+                            "twice per fragment parameter)")
+        return
+    from dqlstm.cutting.gate_engines import SampledGateEngine
+
+    b = timing.sampled_batch
+    try:
+        with _time_limit(timing.time_limit):
+            engine = SampledGateEngine(vqc, plan, shots=timing.sampled_shots, seed=seed)
+            out, row.sampled_seconds = _forward_backward(engine, weights, angles[:b])
+        stderr = engine.executor.last_values.stderr
+        row.sampled_max_stderr = float(stderr.max())
+        if exact is not None:
+            row.sampled_error_vs_exact = float((out - exact[:, :b]).abs().max())
+    except _Timeout:
+        row.sampled_seconds = None
+        row.sampled_skip = f"took longer than time_limit={timing.time_limit:g} s"
+
+
+def plan_row(spec: SweepSpec, family: str, layers: int, n: int, cap: int):
+    """Build the circuit, plan it and return ``(row, vqc, plan)``."""
+    from dqlstm.circuits import build_vqc
+    from partitioner import plan_cuts
+
+    ansatz, links = parse_family(family)
+    kwargs = {"module_size": spec.module_size, "links": links} if ansatz == "modular" else {}
+    vqc = build_vqc(ansatz, n, layers, **kwargs)
+    t0 = time.perf_counter()
+    plan = plan_cuts(vqc.circuit, cap)
+    seconds = time.perf_counter() - t0
+    counts = cuts_per_fragment(plan)
+    row = SweepRow(
+        family=family, ansatz=ansatz, links=links, layers=layers, n_qubits=n, capacity=cap,
+        num_fragments=plan.num_fragments, num_cuts=plan.num_cuts, num_gate_cuts=plan.num_gate_cuts,
+        num_wire_cuts=plan.num_wire_cuts, sampling_overhead=plan.sampling_overhead,
+        log10_overhead=math.log10(plan.sampling_overhead), num_subexperiments=plan.num_subexperiments,
+        shots_for_target=shots_for_target(plan.sampling_overhead, spec.target_stderr),
+        fragment_widths=list(plan.fragment_widths), max_cuts_per_fragment=max(counts, default=0),
+        plan_method=plan.method, plan_seconds=seconds,
+    )
+    return row, vqc, plan
+
+
+def _skip_reason(spec: SweepSpec, family: str, n: int) -> str | None:
+    ansatz, links = parse_family(family)
+    if ansatz != "modular":
+        return None
+    if n % spec.module_size:
+        return f"{n} qubits is not a multiple of module_size={spec.module_size}"
+    if links and n // spec.module_size < 2:
+        return "links need at least two modules"
+    if links > spec.module_size:
+        return f"links={links} > module_size={spec.module_size}"
+    return None
+
+
+def _timed(spec: SweepSpec, row: SweepRow) -> bool:
+    t = spec.timing
+    return (t.enabled and row.family in t.families and row.capacity in t.capacities
+            and row.layers in t.layers and row.n_qubits <= t.max_qubits)
+
+
+def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) -> SweepResult:
+    """Plan (and on the timing subset measure) every combination; write CSV, JSON, markdown and plots."""
+    from dqlstm.studies.plots import plot_overhead, plot_walltime
+
+    results = Path(results_dir)
+    combos = [(f, l, n, c) for f in spec.families for l in spec.layers for n in spec.qubits for c in spec.capacities]
+    rows: list[SweepRow] = []
+    skipped: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    with study_torch_settings(1):
+        bar = tqdm(combos, desc=f"sweep {spec.name}", unit="plan", disable=quiet)
+        for family, layers, n, cap in bar:
+            reason = _skip_reason(spec, family, n)
+            if reason:
+                skipped.append({"family": family, "layers": layers, "n_qubits": n, "capacity": cap, "reason": reason})
+                continue
+            bar.set_postfix_str(f"{family} L{layers} n={n} QPU={cap}")
+            row, vqc, plan = plan_row(spec, family, layers, n, cap)
+            if _timed(spec, row):
+                measure_row(row, vqc, plan, spec.timing)
+            rows.append(row)
+        bar.close()
+    seconds = time.perf_counter() - t0
+    results.mkdir(parents=True, exist_ok=True)
+    dicts = [asdict(r) for r in rows]
+    columns = list(SweepRow.__dataclass_fields__)
+    files = [
+        write_csv(results / "sweep.csv", dicts, columns),
+        write_json(results / "sweep.json", {
+            "spec": asdict(spec),
+            "shots_formula": "shots_for_target = sampling_overhead * sigma^2 / target_stderr^2 with sigma^2 <= 1",
+            "rows": dicts, "skipped": skipped, "seconds": seconds,
+        }),
+    ]
+    (results / "sweep.md").write_text(render_markdown(spec, rows, seconds))
+    files.append(results / "sweep.md")
+    plot_layers = 2 if 2 in spec.layers else spec.layers[0]
+    files.append(plot_overhead(results / "overhead_vs_qubits.png", dicts, spec.families, plot_layers))
+    if any(r.cut_exact_seconds is not None or r.sampled_seconds is not None for r in rows):
+        files.append(plot_walltime(results / "walltime_vs_qubits.png", dicts, spec.families))
+    return SweepResult(spec, rows, skipped, results, seconds, files)
+
+
+def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float) -> str:
+    """A readable extract: the largest width per (family, capacity) at the plotted depth, and the timed rows."""
+    layers = 2 if 2 in spec.layers else spec.layers[0]
+    lines = [
+        f"# Cut-cost sweep `{spec.name}`",
+        "",
+        f"{len(rows)} plans in {seconds / 60:.1f} min. Shots for standard error ε = {spec.target_stderr:g}: "
+        "N = κ σ² / ε² with σ² ≤ 1 (κ = total sampling overhead). Full data: `sweep.csv` / `sweep.json`.",
+        "",
+        f"## Overhead at {layers} layers (every width; rows = family, capacity)",
+        "",
+    ]
+    caps = sorted(spec.capacities)
+    widths = sorted(spec.qubits)
+    table = []
+    for fam in spec.families:
+        for cap in caps:
+            cells = {r.n_qubits: r for r in rows if r.family == fam and r.capacity == cap and r.layers == layers}
+            if cells:
+                entry = {"family": fam, "capacity": cap}
+                for n in widths:
+                    r = cells.get(n)
+                    entry[str(n)] = "" if r is None else f"{r.sampling_overhead:.2g} ({r.num_cuts})"
+                table.append(entry)
+    lines.append("Cell: κ (cuts). Empty: width not a multiple of the module size.")
+    lines.append("")
+    lines.append(markdown_table(table, [("family", "family"), ("capacity", "QPU")] + [(str(n), f"{n}q") for n in widths]))
+    timed = [r for r in rows if r.cut_exact_seconds is not None or r.cut_exact_skip or r.sampled_seconds is not None]
+    if timed:
+        lines += ["", "## Measured forward+backward (4 gates)", ""]
+        lines.append(markdown_table([{
+            "family": r.family, "layers": r.layers, "n": r.n_qubits, "cap": r.capacity, "cuts": r.num_cuts,
+            "k": r.max_cuts_per_fragment,
+            "ce": f"{r.cut_exact_seconds:.3g}" if r.cut_exact_seconds is not None else f"skipped: {r.cut_exact_skip}",
+            "ce_err": f"{r.cut_exact_error_vs_exact:.1e}" if r.cut_exact_error_vs_exact is not None else "-",
+            "sa": f"{r.sampled_seconds:.3g}" if r.sampled_seconds is not None else "-",
+            "sa_err": (f"{r.sampled_error_vs_exact:.2g} (stderr ≤ {r.sampled_max_stderr:.2g})"
+                       if r.sampled_error_vs_exact is not None else "-"),
+        } for r in timed], [("family", "family"), ("layers", "layers"), ("n", "qubits"), ("cap", "QPU"),
+                            ("cuts", "cuts"), ("k", "max cuts on one fragment"),
+                            ("ce", "cut-exact s"), ("ce_err", "cut-exact max error vs exact"),
+                            ("sa", "sampled s"), ("sa_err", "sampled max error vs exact")]))
+    return "\n".join(lines) + "\n"
