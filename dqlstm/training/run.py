@@ -265,6 +265,7 @@ def _train(
                     "train_seconds": train_seconds,
                 }
             )
+            metrics["cut"] = _cut_info(model)  # sampled mode: shots executed so far
             save_checkpoint(epoch)
             _write_json(out / METRICS_FILE, metrics)
             bar.update(1)
@@ -281,6 +282,7 @@ def _train(
         "test_loss": float(torch.nn.functional.mse_loss(test_pred, y_test)),
     }
     metrics["finished"] = True
+    metrics["cut"] = _cut_info(model)
     _write_json(out / METRICS_FILE, metrics)
     train_idx, test_idx = data.target_indices()
     title = f"{data.name}: {metrics['model']['class']} ({metrics['num_parameters']} parameters)"
