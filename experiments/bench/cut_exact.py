@@ -13,13 +13,10 @@ no uncut reference (2^40 amplitudes), which is the point of cutting.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import torch
+from machine import write_json
 
 from dqlstm.circuits import build_vqc
 from dqlstm.cutting import CutExactEngine
@@ -105,13 +102,9 @@ def main(argv=None) -> int:
         print(line)
     payload = {
         "benchmark": "cut_exact",
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
         "results": rows,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=2))
+    write_json(args.out, payload)
     print(f"wrote {args.out}")
     return 0
 

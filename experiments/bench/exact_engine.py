@@ -14,14 +14,11 @@ checked to give the same loss and gradients first.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from machine import write_json
 from qiskit.quantum_info import Statevector
 
 from dqlstm.models import QLSTM
@@ -148,8 +145,10 @@ def bench(n_qubits: int, layers: int, repeats: int, ref_batches: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 qubits only, fewer repeats")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (training uses 1 by default)")
     parser.add_argument("--out", default="experiments/results/bench_exact_engine.json")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     configs = [(4, 2)] if args.quick else [(4, 2), (6, 2), (8, 2)]
     results = []
     for n, layers in configs:
@@ -163,13 +162,9 @@ def main(argv=None) -> int:
     payload = {
         "benchmark": "exact_engine",
         "epoch": {"windows": EPOCH_WINDOWS, "batch": BATCH, "steps": STEPS},
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
         "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=2))
+    write_json(args.out, payload)
     print(f"wrote {args.out}")
     return 0
 
