@@ -18,6 +18,7 @@ from .errors import PlanError
 from .model import CircuitModel, Interaction, build_model, interaction_graph
 from .plan import Cut, CutPlan, Fragment, expand_wire_cuts
 from .planner import plan_cuts
+from .segments import time_expanded_graph
 
 __all__ = [
     "Capacities",
@@ -33,5 +34,6 @@ __all__ = [
     "gate_cut_cost",
     "interaction_graph",
     "plan_cuts",
+    "time_expanded_graph",
     "wire_cut_cost",
 ]

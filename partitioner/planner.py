@@ -44,7 +44,7 @@ def plan_cuts(
     *,
     wire_cuts: bool = True,
     exact_limit: int = 32,
-    node_limit: int = 1500,
+    node_limit: int = 1000,
     restarts: int = 4,
     seed: int | None = 0,
     compare_find_cuts: bool = False,
@@ -116,15 +116,23 @@ def plan_cuts(
     else:
         slots = np.array(caps.slots(n), dtype=np.int64)
     events = build_event_graph(model, wire) if wire_cuts else None
+
     def local_search(seq: list) -> tuple[list, float]:
+        if not wire_cuts:
+            return seq, total_cost(model, seq, wire)
+        # alternate the two neighbourhoods; stop as soon as one finds nothing
+        # (the other has just converged on the same timelines)
+        seq = fm_refine(events, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
         total = total_cost(model, seq, wire)
-        for _ in range(4 if wire_cuts else 0):  # alternate until neither improves
-            seq = fm_refine(events, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
-            seq = refine_wires(model, seq, slots, wire_weight=wire, rng=rng)
-            new_total = total_cost(model, seq, wire)
+        for step in range(6):
+            if step % 2 == 0:
+                new = refine_wires(model, seq, slots, wire_weight=wire, rng=rng)
+            else:
+                new = fm_refine(events, seq, slots, unlimited=caps.unlimited, wire_weight=wire, rng=rng)
+            new_total = total_cost(model, new, wire)
             if new_total > total - EPS:
                 break
-            total = new_total
+            seq, total = new, new_total
         return seq, total
 
     def key(seq: list, total: float) -> tuple:
@@ -132,7 +140,7 @@ def plan_cuts(
         return (round(total * 1e6), sum(int(np.count_nonzero(t[1:] != t[:-1])) for t in seq))
 
     best_seq, best_key = None, None
-    for cost, part in candidates:
+    for cost, part in candidates[:3]:
         seq, total = local_search(timelines_from_qubits(model, part[list(prob.cluster_of)]))
         if best_key is None or key(seq, total) < best_key:
             best_seq, best_key = seq, key(seq, total)

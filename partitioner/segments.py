@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import networkx as nx
 import numpy as np
 
 from .model import CircuitModel
@@ -291,3 +292,32 @@ def _fm(
         if best_sum <= EPS:
             break
     return to_timelines(graph, part, seq)
+
+
+def time_expanded_graph(circuit_or_model, wire_weight: float | None = None) -> nx.Graph:
+    """The event graph as ``networkx``: the graph whose weighted cut is the plan cost.
+
+    Nodes are ``(qubit, j)`` for the ``j``-th multi-qubit gate on ``qubit``
+    (attribute ``index``: its instruction index). Edges carry ``kind``
+    (``"gate"`` or ``"wire"``), ``weight`` (:math:`\\log \\gamma^2`; ``inf``
+    for uncuttable gates) and, for gates, ``index``. Assigning every node to a
+    fragment, the summed weight of the edges between fragments is the log
+    sampling overhead of the corresponding gate and wire cuts.
+    """
+    from .costs import wire_cut_cost
+    from .model import CircuitModel, build_model
+
+    model = circuit_or_model if isinstance(circuit_or_model, CircuitModel) else build_model(circuit_or_model)
+    wire = wire_cut_cost().weight if wire_weight is None else wire_weight
+    graph = nx.Graph()
+    for q, ev in enumerate(model.events):
+        for j, gid in enumerate(ev):
+            graph.add_node((q, j), index=model.interactions[gid].index)
+            if j:
+                graph.add_edge((q, j - 1), (q, j), kind="wire", weight=wire)
+    for gid, g in enumerate(model.interactions):
+        nodes = [(q, model.positions[gid][k]) for k, q in enumerate(g.qubits)]
+        weight = g.weight if len(g.qubits) == 2 else float("inf")
+        for a, b in ((a, b) for i, a in enumerate(nodes) for b in nodes[i + 1 :]):
+            graph.add_edge(a, b, kind="gate", weight=weight, index=g.index)
+    return graph

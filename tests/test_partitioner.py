@@ -166,6 +166,23 @@ def test_interaction_graph_weights_multiply_overheads():
     assert g.edges[1, 2]["weight"] == pytest.approx(math.log(49))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_plan_cost_is_the_cut_of_the_time_expanded_graph(seed):
+    from partitioner import time_expanded_graph
+
+    qc = random_circuit(10, 18, seed=40 + seed, kinds=("cx", "rzz"))
+    plan = plan_cuts(qc, 3 + seed % 2)
+    graph = time_expanded_graph(qc)
+    # fragment of event (q, j): the segment of q that contains j, from the plan's wire cuts
+    wire_at = {q: sorted(c.index for c in plan.cuts if c.kind == "wire" and c.qubits == (q,))
+               for q in range(qc.num_qubits)}
+    frag = {(q, j): plan.segments[q][sum(i <= data["index"] for i in wire_at[q])]
+            for (q, j), data in graph.nodes(data=True)}
+    cut = sum(d["weight"] for a, b, d in graph.edges(data=True) if frag[a] != frag[b])
+    assert cut == pytest.approx(plan.log_overhead)
+    assert sum(d["kind"] == "wire" for a, b, d in graph.edges(data=True) if frag[a] != frag[b]) == plan.num_wire_cuts
+
+
 def test_three_qubit_gate_is_an_uncuttable_edge():
     qc = QuantumCircuit(3)
     qc.ccx(0, 1, 2)
@@ -361,9 +378,7 @@ def test_parameterised_two_qubit_gates_are_never_cut():
     qc.cx(0, 1)
     qc.cx(2, 3)
     plan = plan_cuts(qc, 2)
-    assert {f.qubits for f in plan.fragments} >= {(1, 2)} or any(
-        {1, 2} <= set(f.qubits) for f in plan.fragments
-    )
+    assert any({1, 2} <= set(f.qubits) for f in plan.fragments)
     assert all(c.index != 0 for c in plan.cuts if c.kind == "gate")
     # with capacity 1 it would have to be cut
     with pytest.raises(PlanError, match=r"rzz on qubits \(1, 2\).*unbound parameters"):

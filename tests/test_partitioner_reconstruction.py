@@ -14,7 +14,6 @@ import itertools
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import PauliList, SparsePauliOp, Statevector
 from qiskit_addon_cutting import generate_cutting_experiments, reconstruct_expectation_values
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection

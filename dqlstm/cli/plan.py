@@ -1,4 +1,6 @@
-"""``dqlstm plan --qubits N --max-qubits C [C ...] [--ansatz A] [--layers L] [--module-size Q] [--links K] [--json]``.
+"""``dqlstm plan --qubits N --max-qubits C [C ...] [--ansatz A] [--layers L] [--links K] [--json]``.
+
+Other options: ``--module-size Q`` (modular ansatz), ``--no-wire-cuts``.
 
 Builds one gate circuit of the ansatz and prints the cut plan that fits it
 onto QPUs of the given sizes: a table, or the ``CutPlan`` as JSON.
@@ -69,7 +71,8 @@ def format_plan(plan) -> str:
         qpu = f"{f.capacity}" if f.qpu is None else f"#{f.qpu}:{f.capacity}"
         lines.append(f"{i:>8}  {f.width:>5}  {qpu:>5}  {', '.join(map(str, f.qubits))}")
     if plan.cuts:
-        lines += ["", f"{'cut':>8}  {'kind':>5}  {'instr':>5}  {'gate':<6} {'qubits':<9} {'overhead':>8}  fragments"]
+        lines += ["", f"{'cut':>8}  {'kind':>5}  {'instr':>5}  {'gate':<6} {'qubits':<9} "
+                      f"{'overhead':>8}  fragments"]
         for i, c in enumerate(plan.cuts):
             qs = ",".join(map(str, c.qubits))
             lines.append(

@@ -35,7 +35,6 @@ from qiskit import QuantumCircuit  # noqa: E402
 from dqlstm.circuits import build_vqc  # noqa: E402
 from partitioner import plan_cuts  # noqa: E402
 from partitioner.baseline import find_cuts_positions  # noqa: E402
-from partitioner.model import build_model  # noqa: E402
 
 
 def random_circuit(n: int, gates: int, seed: int) -> QuantumCircuit:
