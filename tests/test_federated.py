@@ -446,3 +446,16 @@ def test_report_compares_runs(tmp_path):
     assert len(rows) == 1 + 2 * 3  # header + (initial + 2 rounds) per run
     assert (tmp_path / "cmp" / "comparison.png").read_bytes()[:8] == PNG_MAGIC
     assert res.rows[0]["rounds"] == 2
+
+
+def test_dqlstm_main_runs_federate(tmp_path, capsys):
+    from dqlstm.cli import main
+
+    config = tmp_path / "fed.toml"
+    config.write_text('[data]\ntask = "narma5"\nlength = 40\n[model]\nkind = "lstm"\nhidden_size = 2\n'
+                      "[federated]\nclients = 2\nrounds = 1\n")
+    assert main(["federate", str(config), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "o" / METRICS_FILE).read_text())["finished"]
+    config.write_text("[federated]\nfraction = 0\n")
+    assert main(["federate", str(config), "--out", str(tmp_path / "p")]) == 2
+    assert "[federated] fraction must be in (0, 1]" in capsys.readouterr().err

@@ -74,7 +74,7 @@ def build_federation(cfg: Mapping[str, Any], task: FederatedTask) -> FederatedSe
     """Clients (shards of the training set) and the server described by a resolved config."""
     fed, train = cfg["federated"], cfg["train"]
     seed = int(fed["seed"])
-    probe = task.build_model(cfg["model"], seed)
+    probe = task.build_model(cfg["model"], seed, cfg.get("qpus"))
     dtype = next(probe.parameters()).dtype
     tensors = tuple(torch.as_tensor(a, dtype=dtype) for a in (task.x_train, task.y_train, task.x_test, task.y_test))
     shards = partition_indices(task.num_train, int(fed["clients"]), fed["partition"])
@@ -90,7 +90,7 @@ def build_federation(cfg: Mapping[str, Any], task: FederatedTask) -> FederatedSe
     built = [probe]
 
     def build() -> nn.Module:  # the probe becomes the global model; the worker is built fresh
-        return built.pop() if built else task.build_model(cfg["model"], seed)
+        return built.pop() if built else task.build_model(cfg["model"], seed, cfg.get("qpus"))
 
     return FederatedServer(build, clients, local, float(fed["fraction"]), seed, _scores(task, tensors))
 

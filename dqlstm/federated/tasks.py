@@ -52,8 +52,11 @@ class FederatedTask:
     def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         return bce_with_logits if self.kind == "classification" else nn.functional.mse_loss
 
-    def build_model(self, model_cfg: Mapping[str, Any], seed: int) -> nn.Module:
-        """The model for this task; every initial parameter fixed by ``seed``.
+    def build_model(
+        self, model_cfg: Mapping[str, Any], seed: int, qpus: Mapping[str, Any] | None = None
+    ) -> nn.Module:
+        """The model for this task; every initial parameter fixed by ``seed``; cutting
+        modes run on the ``[qpus]`` table's devices when given.
 
         The global torch RNG is seeded inside a fork (the classical LSTM draws
         its initial weights from it), so building leaves it untouched.
@@ -61,8 +64,8 @@ class FederatedTask:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self.kind == "classification":
-                return build_classifier(model_cfg, int(self.x_train.shape[1]), int(self.steps), seed=seed)
-            return build_model(model_cfg, input_size=int(self.x_train.shape[-1]), output_size=1, seed=seed)
+                return build_classifier(model_cfg, int(self.x_train.shape[1]), int(self.steps), seed=seed, qpus=qpus)
+            return build_model(model_cfg, input_size=int(self.x_train.shape[-1]), output_size=1, seed=seed, qpus=qpus)
 
     def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
         """``loss`` (MSE or BCE), and ``accuracy``/``auc`` (``None`` for regression)."""

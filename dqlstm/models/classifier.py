@@ -50,18 +50,23 @@ class SequenceClassifier(nn.Module):
 
 
 def build_classifier(
-    model_cfg: Mapping[str, Any], num_features: int, steps: int, seed: int | None = None
+    model_cfg: Mapping[str, Any],
+    num_features: int,
+    steps: int,
+    seed: int | None = None,
+    qpus: Mapping[str, Any] | None = None,
 ) -> SequenceClassifier:
     """A ``SequenceClassifier`` around the ``[model]`` table's core (``build_model``'s path).
 
     A ``seed`` fixes every initial parameter: ``build_model`` seeds only the
     QLSTM core, so the LSTM and the head are drawn from a forked, seeded global
-    RNG (the caller's RNG state is left untouched).
+    RNG (the caller's RNG state is left untouched). ``qpus`` is the ``[qpus]``
+    table cutting modes run on (as for ``build_model``).
     """
     if steps < 1 or num_features % steps:
         raise ValueError(f"{num_features} features cannot be read as {steps} equal time steps")
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        regressor = build_model(model_cfg, input_size=num_features // steps, output_size=1, seed=seed)
+        regressor = build_model(model_cfg, input_size=num_features // steps, output_size=1, seed=seed, qpus=qpus)
     return SequenceClassifier(regressor, num_features, steps)
