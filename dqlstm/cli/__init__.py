@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS: tuple[str, ...] = ("train", "plan", "federate")
+COMMANDS: tuple[str, ...] = ("train", "plan", "compare", "sweep", "federate")
 
 
 class UserError(Exception):
