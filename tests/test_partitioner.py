@@ -480,3 +480,18 @@ def test_plan_checks_the_circuit_it_is_applied_to():
     other = dense_blocks(3, [(1, 4)])
     with pytest.raises(PlanError, match="plan expects cx on"):
         plan.apply(other)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6))
+def test_never_worse_than_find_cuts_on_random_circuits(seed):
+    from partitioner.baseline import find_cuts_positions
+
+    rng = np.random.default_rng(500 + seed)
+    n = int(rng.integers(7, 10))
+    qc = random_circuit(n, int(rng.integers(n, 2 * n)), seed=500 + seed, kinds=("cx", "cz", "rzz"))
+    cap = int(rng.integers(3, n - 1))
+    _, _, meta = find_cuts_positions(qc, cap, seed=0)
+    plan = plan_cuts(qc, cap)
+    assert plan.sampling_overhead <= meta["sampling_overhead"] * (1 + 1e-9)
+    assert_fits(plan, cap)
