@@ -66,20 +66,20 @@ class EncodedExpectation(torch.autograd.Function):
 
 
 def _kron_grad(gp: torch.Tensor, conj: torch.Tensor, n: int) -> torch.Tensor:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    if n > len(letters) - 1:
-        raise ValueError("too many qubits for the product-state gradient")
-    # gp axes: P, then qubits n-1 ... 0
-    qubit_axis = {q: letters[n - 1 - q] for q in range(n)}
-    state_sub = "Z" + "".join(qubit_axis[q] for q in range(n - 1, -1, -1))
+    """``grad_a_q`` for every qubit from prefix/suffix products of the other qubits' vectors."""
+    P = gp.shape[0]
+    flat = gp.reshape(P, -1)
+    # left[q]: conj kron of qubits n-1..q+1 (more significant); right[q]: of qubits q-1..0
+    left = [torch.ones(P, 1, dtype=conj.dtype)]
+    for q in range(n - 1, 0, -1):
+        left.append((left[-1][:, :, None] * conj[:, q, None, :]).reshape(P, -1))
+    right = [torch.ones(P, 1, dtype=conj.dtype)]
+    for q in range(n - 1):
+        right.append((conj[:, q, :, None] * right[-1][:, None, :]).reshape(P, -1))
     out = []
     for q in range(n):
-        operands = [gp]
-        subs = [state_sub]
-        for other in range(n):
-            if other != q:
-                operands.append(conj[:, other])
-                subs.append("Z" + qubit_axis[other])
-        eq = ",".join(subs) + "->Z" + qubit_axis[q]
-        out.append(torch.einsum(eq, *operands))
+        lo, hi = right[q], left[n - 1 - q]
+        g = flat.reshape(P, hi.shape[1], 2 * lo.shape[1])
+        g = torch.bmm(hi[:, None, :], g).reshape(P, 2, lo.shape[1])  # contract the high qubits
+        out.append(torch.bmm(g, lo[:, :, None])[:, :, 0])  # then the low ones
     return torch.stack(out, 1)
