@@ -205,3 +205,21 @@ def test_barriers_and_idle_qubits():
     assert sorted(f.qubits for f in plan.fragments) == [(0, 1), (2, 3), (4,)]
     obs = PauliList(["ZZZZZ", "XIZIZ", "IIIZI"])
     np.testing.assert_allclose(reconstruct(plan, qc, obs), exact(qc, obs), atol=1e-8)
+
+
+def test_sparse_pauli_op_observable():
+    qc = QuantumCircuit(4)
+    for q in range(4):
+        qc.ry(0.4 + 0.3 * q, q)
+    qc.cx(0, 1)
+    qc.cx(2, 3)
+    qc.cx(1, 2)
+    qc.cx(0, 1)
+    qc.cz(2, 3)
+    plan = plan_cuts(qc, 2)
+    op = SparsePauliOp(["ZZII", "IXIZ", "YIIY"], coeffs=[0.5, -1.25, 2.0])
+    values = reconstruct(plan, qc, op.paulis)
+    # plan.apply takes the SparsePauliOp itself and uses its Pauli terms
+    assert plan.apply(qc, op).subobservables == plan.apply(qc, op.paulis).subobservables
+    assert float(np.dot(op.coeffs.real, values)) == pytest.approx(
+        Statevector(qc).expectation_value(op).real, abs=1e-8)
