@@ -135,6 +135,10 @@ def load_compare_spec(
     labels = [v.label for v in all_variants]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"{path}: variant labels must be unique, got {labels}")
+    for v in all_variants:
+        for who in (v.reference, v.centralised):
+            if who is not None and who not in labels:
+                raise ConfigError(f"{path}: variant {v.label!r} refers to unknown variant {who!r}")
     chosen = list(variants) if variants is not None else quick_t.get("variants")
     if chosen is not None:
         missing = [c for c in chosen if c not in labels]
@@ -149,10 +153,6 @@ def load_compare_spec(
                 v.centralised if v.centralised in kept else None)
         for v in all_variants
     ]
-    for v in all_variants:
-        for who in (v.reference, v.centralised):
-            if who is not None and who not in labels:
-                raise ConfigError(f"{path}: variant {v.label!r} refers to unknown variant {who!r}")
     spec = CompareSpec(
         name=str(study.get("name", Path(path).stem)) + ("-quick" if quick else ""),
         tasks=tuple(tasks or quick_t.get("tasks") or study.get("tasks", ("narma5",))),

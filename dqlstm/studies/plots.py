@@ -123,7 +123,8 @@ def plot_overhead(path: Path, rows: Sequence[Mapping[str, Any]], families: Seque
         ax.set_yscale("log")
         ax.set_xlabel("circuit width (qubits)")
         ax.set_ylabel("total sampling overhead κ (log)")
-        ax.set_title(f"{fam}, {layers} layers")
+        flat = all(r["sampling_overhead"] == 1 for r in rows if r["family"] == fam and r["layers"] == layers)
+        ax.set_title(f"{fam}, {layers} layers" + (": no cut, κ = 1 at every capacity" if flat else ""))
         ax.grid(alpha=0.3, which="both")
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -131,9 +132,9 @@ def plot_overhead(path: Path, rows: Sequence[Mapping[str, Any]], families: Seque
     return _save(fig, path)
 
 
-def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], families: Sequence[str]) -> Path:
+def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], families: Sequence[str], subtitle: str = "") -> Path:
     """Measured forward+backward wall time vs qubits: cut-exact (solid) and sampled (dashed)."""
-    fig = Figure(figsize=(10, 5), layout="constrained")
+    fig = Figure(figsize=(13, 5.5), layout="constrained")
     ax = fig.add_subplot()
     combos = sorted({(r["family"], r["capacity"], r["layers"]) for r in rows
                      if r.get("cut_exact_seconds") is not None or r.get("sampled_seconds") is not None})
@@ -150,7 +151,27 @@ def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], families: Seque
     ax.set_yscale("log")
     ax.set_xlabel("circuit width (qubits)")
     ax.set_ylabel("forward + backward wall time (s, log)")
-    ax.set_title("one gate-circuit evaluation with gradients (4 gates x batch)")
+    ax.set_title("one evaluation of the gate circuits with gradients" + (f" ({subtitle})" if subtitle else ""))
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="x-small", ncol=2, loc="upper left")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
+
+
+def plot_noise_losses(path: Path, runs: Sequence, name: str) -> Path:
+    """Train and test MSE per epoch of each noise condition (one line per condition and seed)."""
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    conds = sorted({r.condition for r in runs}, key=lambda c: [r.condition for r in runs].index(c))
+    for ax, key, title in zip(axes, ("train_curve", "test_curve"), ("train", "test")):
+        for r in runs:
+            i = conds.index(r.condition)
+            epochs = np.arange(1, len(getattr(r, key)) + 1)
+            ax.plot(epochs, getattr(r, key), color=f"C{i}", marker="o", ls=_STYLES[i % 4],
+                    label=f"{r.condition} (seed {r.seed})")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{name}: {title} MSE")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("MSE (series scaled to [-1, 1])")
+    axes[1].legend(fontsize="small")
     return _save(fig, path)

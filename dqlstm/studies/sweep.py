@@ -361,7 +361,10 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) 
     plot_layers = 2 if 2 in spec.layers else spec.layers[0]
     files.append(plot_overhead(results / "overhead_vs_qubits.png", dicts, spec.families, plot_layers))
     if any(r.cut_exact_seconds is not None or r.sampled_seconds is not None for r in rows):
-        files.append(plot_walltime(results / "walltime_vs_qubits.png", dicts, spec.families))
+        t = spec.timing
+        files.append(plot_walltime(
+            results / "walltime_vs_qubits.png", dicts, spec.families,
+            f"{t.gates} gates x batch {t.batch}; sampled: batch {t.sampled_batch}, {t.sampled_shots} shots, local Aer"))
     return SweepResult(spec, rows, skipped, results, seconds, files)
 
 
