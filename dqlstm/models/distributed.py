@@ -59,9 +59,12 @@ class DistributedQLSTM(QLSTM):
         if mode not in ("cut-exact", "sampled"):
             raise ValueError(f"DistributedQLSTM runs in mode 'cut-exact' or 'sampled', not {mode!r}")
         caps: Sequence[int] = qpu_capacities(qpus)
-        options: dict[str, Any] = {"max_qubits": caps if len(caps) > 1 else caps[0]}
+        # a pool runs any number of fragments on any QPU wide enough; a list of
+        # capacities means one fragment per listed QPU, side by side
+        is_pool = hasattr(qpus, "run")
+        options: dict[str, Any] = {"max_qubits": max(caps) if is_pool or len(caps) == 1 else list(caps)}
         if mode == "sampled":
-            if not hasattr(qpus, "run"):
+            if not is_pool:
                 raise ValueError("mode 'sampled' needs a QPU pool (backends.QPUPool), not capacities")
             options["pool"] = qpus
             if shots is not None:

@@ -94,7 +94,8 @@ def build_core(
             from dqlstm.models.distributed import qpu_capacities
 
             pool = pool_from_config(qpus)
-            options.setdefault("max_qubits", qpu_capacities(pool))
+            # the pool sends a fragment to any QPU wide enough: fragments up to the widest
+            options.setdefault("max_qubits", max(qpu_capacities(pool)))
             if mode == "sampled":
                 options["pool"] = pool
             else:
