@@ -32,6 +32,7 @@ from dqlstm.engine.program import INPUT, WEIGHT, Program, compile_circuit
 from dqlstm.engine.simulate import apply_steps, product_state
 
 from .fragments import FragmentCircuit, split_circuit
+from .summary import plan_summary
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
 
@@ -142,9 +143,7 @@ class CutExactEngine:
 
     def cut_summary(self) -> dict:
         """The plan's cost figures (reported with every run)."""
-        from .gate_engines import _plan_summary
-
-        return {"mode": "cut-exact", **_plan_summary(self.plan)}
+        return {"mode": "cut-exact", **plan_summary(self.plan)}
 
     def prepare(self, weights: torch.Tensor):
         if weights.ndim == 1:

@@ -17,6 +17,8 @@ from qiskit.circuit import QuantumCircuit
 
 from dqlstm.engine.observables import as_observables
 
+from .summary import plan_summary
+
 METHODS = ("cut-exact", "sampled")
 
 
@@ -119,17 +121,11 @@ class CutEstimator:
         return len(self.observables)
 
     def plan_cost(self) -> dict[str, Any]:
-        d = self.plan.to_dict()
-        return {
-            "method": self.method,
-            "num_fragments": d["num_fragments"],
-            "num_cuts": d["num_cuts"],
-            "sampling_overhead": d["sampling_overhead"],
-            "num_subexperiments": (
-                self._executor.num_subexperiments if self._executor else d["num_subexperiments"]
-            ),
-            "fragment_widths": d["fragment_widths"],
-        }
+        """The plan's cost; ``sampled`` counts the sub-experiments actually generated."""
+        cost = {**plan_summary(self.plan), "mode": self.method}
+        if self._executor is not None:
+            cost["num_subexperiments"] = self._executor.num_subexperiments
+        return cost
 
     def estimate(self, parameter_values) -> CutResult:
         """Values, standard errors and cost for ``(B, P)`` bindings."""

@@ -15,6 +15,7 @@ from dqlstm.circuits import GateCircuit
 from dqlstm.engine.observables import z_observables
 
 from .cut_exact import CutExactEngine
+from .summary import plan_summary
 
 
 class SampledGateEngine:
@@ -61,7 +62,7 @@ class SampledGateEngine:
     def cut_summary(self) -> dict[str, Any]:
         summary = {
             "mode": "sampled",
-            **_plan_summary(self.plan),
+            **plan_summary(self.plan),
             "num_subexperiments": self.executor.num_subexperiments,
             "shots_per_subexperiment": self.executor.shots,
             "evaluations": self.calls,
@@ -76,13 +77,6 @@ class SampledGateEngine:
         if stats is not None and hasattr(stats, "to_dict"):
             summary["pool"] = stats.to_dict()
         return summary
-
-
-def _plan_summary(plan) -> dict[str, Any]:
-    d = plan.to_dict()
-    keys = ("num_fragments", "num_cuts", "num_gate_cuts", "num_wire_cuts", "sampling_overhead",
-            "num_subexperiments", "fragment_widths", "method")
-    return {k: d[k] for k in keys if k in d}
 
 
 def gate_engine_for_mode(

@@ -48,7 +48,7 @@ class PauliExpectation:
     """Precomputed masks so ``__call__(psi)`` gives ``(..., n_obs)`` real expectation values."""
 
     diag: torch.Tensor | None  # (D, n_obs) float: summed signed coefficients, if all diagonal
-    terms: list[tuple[int, int, np.ndarray, complex]]  # (obs, xmask, z-sign vector, coeff*i^nY)
+    terms: list[tuple[int, "PauliString"]]  # (observable, weighted Pauli term) otherwise
 
     @classmethod
     def build(cls, observables: Sequence[SparsePauliOp], num_qubits: int) -> "PauliExpectation":
@@ -65,27 +65,18 @@ class PauliExpectation:
         terms = []
         for j, op in enumerate(observables):
             for pauli, c in zip(op.paulis, op.coeffs):
-                xmask = int(np.dot(pauli.x, 1 << np.arange(num_qubits)))
-                zmask = int(np.dot(pauli.z, 1 << np.arange(num_qubits)))
-                ny = int(np.sum(pauli.x & pauli.z))
-                # qiskit's group phase of the Pauli object times i^{nY} from Y = iXZ
-                coeff = complex(c) * (1j ** ny) * (-1j) ** int(pauli.phase)
-                terms.append((j, xmask, _signs(k, zmask), coeff))
+                term = PauliString.from_pauli(pauli, num_qubits)
+                terms.append((j, PauliString(term.xmask, term.zmask, term.coeff * complex(c))))
         return cls(None, terms)
 
     def __call__(self, psi: torch.Tensor) -> torch.Tensor:
         if self.diag is not None:
             probs = psi.real**2 + psi.imag**2
             return probs @ self.diag.to(probs.dtype)
-        n_obs = 1 + max(t[0] for t in self.terms)
-        real = psi.real.dtype
-        out = [torch.zeros(psi.shape[:-1], dtype=real) for _ in range(n_obs)]
-        dim = psi.shape[-1]
-        idx = torch.arange(dim)
-        for j, xmask, signs, coeff in self.terms:
-            flipped = psi[..., idx ^ xmask]
-            val = (flipped.conj() * psi * torch.from_numpy(signs).to(real)).sum(-1)
-            out[j] = out[j] + (coeff * val).real
+        n_obs = 1 + max(j for j, _ in self.terms)
+        out = [torch.zeros(psi.shape[:-1], dtype=psi.real.dtype) for _ in range(n_obs)]
+        for j, term in self.terms:
+            out[j] = out[j] + (psi.conj() * term.apply(psi)).sum(-1).real
         return torch.stack(out, -1)
 
 
@@ -101,6 +92,7 @@ class PauliString:
     def from_pauli(cls, pauli, num_qubits: int) -> "PauliString":
         weights = 1 << np.arange(num_qubits)
         ny = int(np.sum(pauli.x & pauli.z))
+        # qiskit's group phase of the Pauli object times i^{nY} from Y = iXZ
         coeff = (1j**ny) * (-1j) ** int(pauli.phase)
         return cls(int(np.dot(pauli.x, weights)), int(np.dot(pauli.z, weights)), coeff)
 
