@@ -28,7 +28,7 @@ from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import Pauli
 
 from dqlstm.engine.observables import PauliString, as_observables
-from dqlstm.engine.program import INPUT, WEIGHT, Program, compile_circuit
+from dqlstm.engine.program import INPUT, WEIGHT, Indexed, Program, compile_circuit
 from dqlstm.engine.simulate import apply_steps, product_state
 
 from .fragments import FragmentCircuit, split_circuit
@@ -42,7 +42,7 @@ class _CompiledFragment:
     spec: FragmentCircuit
     program: Program
     strings: list[PauliString]  # local Pauli strings, identity first
-    row_digits: dict[str, torch.Tensor]  # key -> digit of each of the fragment's rows
+    signs: torch.Tensor | None  # (S, D) +-1 of every string when all are diagonal (I/Z only)
 
 
 class CutExactEngine:
@@ -106,23 +106,16 @@ class CutExactEngine:
             self._selectors.append(torch.tensor([where[t] for t in terms]))
             strings = [PauliString.from_pauli(Pauli(t), spec.circuit.num_qubits) for t in unique]
             program = compile_circuit(spec.circuit, inputs, weights)
-            self._fragments.append(_CompiledFragment(spec, program, strings, self._digits(spec)))
+            signs = None
+            if all(t.xmask == 0 for t in strings):
+                eye = torch.ones(1 << spec.circuit.num_qubits, dtype=torch.complex128)
+                signs = torch.stack([t.apply(eye).real for t in strings])
+            self._fragments.append(_CompiledFragment(spec, program, strings, signs))
         coeff = np.zeros((len(self._coeffs), len(self.observables)), dtype=complex)
         for t, (j, c) in enumerate(self._coeffs):
             coeff[t, j] = c
         self._coeff = torch.from_numpy(coeff)
         self._equation = self._einsum_equation()
-
-    @staticmethod
-    def _digits(spec: FragmentCircuit) -> dict[str, torch.Tensor]:
-        rows = spec.rows
-        r = torch.arange(rows)
-        stride = rows
-        digit_of_cut = {}
-        for cid, dim in spec.ket_cuts:
-            stride //= dim
-            digit_of_cut[cid] = (r // stride) % dim
-        return {key: digit_of_cut[cid] for key, cid in spec.key_cut.items()}
 
     def _einsum_equation(self) -> str:
         cuts = sorted(self._cut_dims)
@@ -179,17 +172,31 @@ class CutExactEngine:
         """``(GB, S, cut axes...)`` with one axis of size ``dim**2`` (ket, bra) per cut."""
         spec, prog = frag.spec, frag.program
         n, R, GB = spec.circuit.num_qubits, spec.rows, x.shape[0]
-        psi = product_state(prog.encoding, n, {INPUT: x, WEIGHT: w}, GB, self.dtype)
-        if R > 1:
-            psi = psi.repeat_interleave(R, dim=0)
-            x, w = x.repeat_interleave(R, dim=0), w.repeat_interleave(R, dim=0)
-        indexed = {
-            key: spec.stacks[key].to(self.dtype)[digits.repeat(GB)]
-            for key, digits in frag.row_digits.items()
-        }
-        psi = apply_steps(psi[:, :, None], prog.block, n, {INPUT: x, WEIGHT: w}, indexed=indexed)[:, :, 0]
+        values = {INPUT: x, WEIGHT: w}
+        psi = product_state(prog.encoding, n, values, GB, self.dtype)[:, :, None]
+        # Rows fan out only where a cut index first acts: a cut's rows are identical
+        # before its operator, so each cut multiplies the rows there and not before.
+        # Its digit becomes the fastest one, matching the ket_cuts order.
+        start = 0
+        for i, step in enumerate(prog.block + [None]):
+            if step is not None and not isinstance(step, Indexed):
+                continue
+            psi = apply_steps(psi, prog.block[start:i], n, values)
+            if step is None:
+                break
+            stack = spec.stacks[step.key].to(self.dtype)
+            dim = stack.shape[0]
+            psi = psi.repeat_interleave(dim, dim=0)
+            values = {k: v.repeat_interleave(dim, dim=0) for k, v in values.items()}
+            mats = stack.repeat(psi.shape[0] // dim, 1, 1)
+            psi = apply_steps(psi, [step], n, values, indexed={step.key: mats})
+            start = i + 1
+        psi = psi[:, :, 0]
         psi = psi.reshape(GB, R, -1)
-        phi = torch.stack([s.apply(psi) for s in frag.strings], 1)  # (GB, S, R, D)
+        if frag.signs is not None:  # one broadcast multiply for every diagonal string
+            phi = psi[:, None] * frag.signs.to(psi.real.dtype)[None, :, None, :]
+        else:
+            phi = torch.stack([s.apply(psi) for s in frag.strings], 1)  # (GB, S, R, D)
         n_open = len(spec.open_cuts)
         if n_open:
             # split the open wires' amplitude indices off: (.., D) -> (.., rest, J)
