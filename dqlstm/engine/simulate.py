@@ -54,6 +54,19 @@ def layer_matrices(
 
 
 _ELEMENTWISE_FROM = 1 << 15  # amplitudes; below, one einsum has less overhead
+_KRON_MAX_QUBITS = 6  # narrow registers: one (2^n x 2^n) layer matrix beats n small contractions
+
+
+def layer_kron(qubits: tuple[int, ...], mats: torch.Tensor, n: int) -> torch.Tensor:
+    """``(P, 2^n, 2^n)`` matrix ``M_{n-1} (x) ... (x) M_0`` of a single-qubit layer (identity elsewhere)."""
+    P = mats.shape[0]
+    where = {q: i for i, q in enumerate(qubits)}
+    eye = torch.eye(2, dtype=mats.dtype).expand(P, 2, 2)
+    K = None
+    for q in range(n - 1, -1, -1):
+        m = mats[:, where[q]] if q in where else eye
+        K = m if K is None else (K[:, :, None, :, None] * m[:, None, :, None, :]).reshape(P, K.shape[1] * 2, -1)
+    return K
 
 
 def apply_single(T: torch.Tensor, qubit: int, n: int, m: torch.Tensor) -> torch.Tensor:
@@ -131,8 +144,12 @@ def apply_steps(
             if s.phase_out is not None:
                 T = T * s.phase_out.to(T.dtype)[None, :, None]
         elif isinstance(s, SingleLayer):
-            for i, q in enumerate(s.qubits):
-                T = apply_single(T, q, n, m[:, i])
+            # building a unitary (many columns): one kron'd layer matrix per row set
+            if n <= _KRON_MAX_QUBITS and len(s.qubits) > 1 and 4 * T.shape[2] >= T.shape[1]:
+                T = torch.matmul(layer_kron(s.qubits, m, n), T)
+            else:
+                for i, q in enumerate(s.qubits):
+                    T = apply_single(T, q, n, m[:, i])
         elif isinstance(s, Indexed):
             T = apply_single(T, s.qubit, n, m)
         else:
