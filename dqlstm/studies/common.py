@@ -77,9 +77,9 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, obj: Any) -> Path:
+def write_json(path: Path, obj: Any, indent: int | None = 2) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    path.write_text(json.dumps(obj, indent=indent, default=_json_default) + "\n")
     return path
 
 

@@ -353,8 +353,8 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) 
         write_json(results / "sweep.json", {
             "spec": asdict(spec),
             "shots_formula": "shots_for_target = sampling_overhead * sigma^2 / target_stderr^2 with sigma^2 <= 1",
-            "rows": dicts, "skipped": skipped, "seconds": seconds,
-        }),
+            "rows": dicts, "skipped": skipped, "capacity_gaps": capacity_gaps(rows), "seconds": seconds,
+        }, indent=None),  # thousands of rows: compact
     ]
     (results / "sweep.md").write_text(render_markdown(spec, rows, seconds))
     files.append(results / "sweep.md")
@@ -366,6 +366,30 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) 
             results / "walltime_vs_qubits.png", dicts, spec.families,
             f"{t.gates} gates x batch {t.batch}; sampled: batch {t.sampled_batch}, {t.sampled_shots} shots, local Aer"))
     return SweepResult(spec, rows, skipped, results, seconds, files)
+
+
+def capacity_gaps(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
+    """Plans costlier than the plan found for a *smaller* QPU of the same circuit.
+
+    Any plan for capacity c also fits capacity c' > c, so the optimal overhead
+    can only fall with capacity; a rise shows where the heuristic search missed
+    a cheaper plan.
+    """
+    gaps = []
+    groups: dict[tuple[str, int, int], list[SweepRow]] = {}
+    for r in rows:
+        groups.setdefault((r.family, r.layers, r.n_qubits), []).append(r)
+    for (family, layers, n), rs in groups.items():
+        rs.sort(key=lambda r: r.capacity)
+        best = None
+        for r in rs:
+            if best is not None and r.log10_overhead > best.log10_overhead + 1e-9:
+                gaps.append({"family": family, "layers": layers, "n_qubits": n, "capacity": r.capacity,
+                             "log10_overhead": r.log10_overhead, "smaller_capacity": best.capacity,
+                             "smaller_log10_overhead": best.log10_overhead})
+            if best is None or r.log10_overhead < best.log10_overhead:
+                best = r
+    return gaps
 
 
 def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float) -> str:
@@ -395,6 +419,17 @@ def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float) -
     lines.append("Cell: κ (cuts). Empty: width not a multiple of the module size.")
     lines.append("")
     lines.append(markdown_table(table, [("family", "family"), ("capacity", "QPU")] + [(str(n), f"{n}q") for n in widths]))
+    gaps = capacity_gaps(rows)
+    lines += ["", "## Plans costlier than a smaller QPU's plan", "",
+              f"{len(gaps)} of {len(rows)} plans have a higher κ than the plan found for a smaller capacity of the "
+              "same circuit (whose fragments would also fit): the partitioner's heuristic missed a cheaper plan there."]
+    if gaps:
+        worst = sorted(gaps, key=lambda g: g["smaller_log10_overhead"] - g["log10_overhead"])[:12]
+        lines += ["", markdown_table([{**g, "k": f"1e{g['log10_overhead']:.1f}",
+                                       "ks": f"1e{g['smaller_log10_overhead']:.1f}"} for g in worst],
+                                     [("family", "family"), ("layers", "layers"), ("n_qubits", "qubits"),
+                                      ("capacity", "QPU"), ("k", "κ"), ("smaller_capacity", "smaller QPU"),
+                                      ("ks", "κ there")])]
     timed = [r for r in rows if r.cut_exact_seconds is not None or r.cut_exact_skip or r.sampled_seconds is not None]
     if timed:
         lines += ["", "## Measured forward+backward (4 gates)", ""]
