@@ -159,3 +159,28 @@ def test_bad_input_is_named():
     qc.rzz(Parameter("theta"), 0, 1)
     with pytest.raises(ValueError, match="unbound parameters"):
         CutEstimator(qc, "ZZ", max_qubits=1)
+
+
+def test_bad_weights_and_circuits_are_named():
+    g = build_vqc("modular", 6, 1, module_size=3, links=1)
+    eng = CutExactEngine(g.circuit, g.inputs, g.weights, max_qubits=3)
+    with pytest.raises(ValueError, match="weights must have shape"):
+        eng(torch.zeros(2, g.num_inputs), torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="dtype"):
+        CutExactEngine(g.circuit, g.inputs, g.weights, max_qubits=3, dtype=torch.float64)
+    # a measurement inside the circuit is refused by name, not by an IndexError in qiskit
+    qc = g.circuit.copy()
+    qc.add_register(__import__("qiskit").ClassicalRegister(1))
+    plan = plan_cuts(g.circuit, 3)
+    qc.measure(0, 0)
+    with pytest.raises(ValueError):
+        CutExactEngine(qc, g.inputs, g.weights, plan=plan)
+
+
+def test_parameterised_controlled_gate_is_never_cut():
+    theta = Parameter("theta")
+    qc = QuantumCircuit(2)
+    qc.h([0, 1])
+    qc.cry(theta, 0, 1)
+    with pytest.raises(ValueError, match="unbound parameters"):
+        CutEstimator(qc, "ZZ", max_qubits=1)

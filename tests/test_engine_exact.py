@@ -169,3 +169,32 @@ def test_bad_input_is_named():
     qc.rx(ParameterVector("extra", 1)[0], 0)
     with pytest.raises(ValueError, match="not declared"):
         ExactEngine(qc, g.inputs, g.weights)
+
+
+def test_gate_mixing_input_and_weight_angles_is_simulated_exactly():
+    x, w = ParameterVector("x", 2), ParameterVector("w", 2)
+    qc = QuantumCircuit(2)
+    qc.h([0, 1])
+    qc.u(w[0], x[0], 0.2, 0)
+    qc.cx(0, 1)
+    qc.u(x[1], w[1], -0.4, 1)
+    eng = ExactEngine(qc, x, w)
+    X, W = np.array([[0.3, -1.1]]), np.array([[0.7, 1.9]])
+    np.testing.assert_allclose(
+        eng(torch.tensor(X), torch.tensor(W)).numpy(), reference(qc, x, w, X, W, eng.observables), atol=1e-10
+    )
+
+
+def test_non_affine_angles_and_non_hermitian_observables_are_refused():
+    x, w = ParameterVector("x", 1), ParameterVector("w", 1)
+    for angle in (w[0] * (w[0] - 1) * (w[0] - 2) + w[0], 1 / w[0], abs(w[0])):
+        qc = QuantumCircuit(1)
+        qc.ry(x[0], 0)
+        qc.rz(angle, 0)
+        with pytest.raises(ValueError, match="not affine"):
+            ExactEngine(qc, x, w)
+    qc = QuantumCircuit(1)
+    qc.ry(x[0], 0)
+    qc.rz(w[0], 0)
+    with pytest.raises(ValueError, match="not Hermitian"):
+        ExactEngine(qc, x, w, observables=[SparsePauliOp(["X", "Y"], [1, 1j])])

@@ -27,12 +27,13 @@ import torch
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import Pauli
 
+from dqlstm.engine.checks import check_angles, check_weights, real_dtype_of
 from dqlstm.engine.observables import PauliString, as_observables
 from dqlstm.engine.program import INPUT, WEIGHT, Indexed, Program, compile_circuit
 from dqlstm.engine.simulate import apply_steps, product_state
 
 from .fragments import FragmentCircuit, split_circuit
-from .summary import plan_summary
+from .plans import plan_summary, resolve_plan
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
 
@@ -68,17 +69,11 @@ class CutExactEngine:
         max_qubits: int | Sequence[int] | None = None,
         dtype: torch.dtype = torch.complex128,
     ):
-        if plan is None:
-            if max_qubits is None:
-                raise ValueError("cut-exact needs max_qubits (QPU capacity) or a cut plan")
-            from partitioner import plan_cuts
-
-            plan = plan_cuts(circuit, max_qubits)
-        self.plan = plan
+        self.plan = plan = resolve_plan(circuit, plan, max_qubits, "cut-exact")
         self.num_qubits = circuit.num_qubits
         self.num_inputs, self.num_weights = len(inputs), len(weights)
         self.dtype = dtype
-        self.real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
+        self.real_dtype = real_dtype_of(dtype)
         self.observables = as_observables(observables, self.num_qubits)
         specs = split_circuit(circuit, plan)
         self._cut_dims: dict[int, int] = {}
@@ -139,24 +134,14 @@ class CutExactEngine:
         return {"mode": "cut-exact", **plan_summary(self.plan)}
 
     def prepare(self, weights: torch.Tensor):
-        if weights.ndim == 1:
-            weights = weights.unsqueeze(0)
-        if weights.ndim != 2 or weights.shape[1] != self.num_weights:
-            raise ValueError(f"weights must have shape (G, {self.num_weights}), got {tuple(weights.shape)}")
+        weights = check_weights(weights, self.num_weights)
         return lambda angles: self(angles, weights)
 
     def __call__(self, angles: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Expectation values ``(G, B, n_obs)`` for angles ``(B, n_in)`` or ``(G, B, n_in)``."""
-        if weights.ndim == 1:
-            weights = weights.unsqueeze(0)
+        weights = check_weights(weights, self.num_weights)
         G = weights.shape[0]
-        if angles.ndim not in (2, 3) or angles.shape[-1] != self.num_inputs:
-            raise ValueError(
-                f"input angles must have shape (B, {self.num_inputs}) or (G, B, {self.num_inputs}), "
-                f"got {tuple(angles.shape)}"
-            )
-        if angles.ndim == 3 and angles.shape[0] != G:
-            raise ValueError(f"angles carry {angles.shape[0]} weight sets but weights have {G}")
+        check_angles(angles, self.num_inputs, G)
         B = angles.shape[-2]
         x = angles.to(self.real_dtype).expand(G, B, self.num_inputs).reshape(G * B, -1)
         w = weights.to(self.real_dtype)[:, None, :].expand(G, B, self.num_weights).reshape(G * B, -1)

@@ -17,7 +17,7 @@ from qiskit.circuit import QuantumCircuit
 
 from dqlstm.engine.observables import as_observables
 
-from .summary import plan_summary
+from .plans import plan_summary, resolve_plan
 
 METHODS = ("cut-exact", "sampled")
 
@@ -93,13 +93,7 @@ class CutEstimator:
         if method == "cut-exact" and (pool is not None or shots is not None):
             raise ValueError("pool and shots only apply to method='sampled'")
         self.observables = as_observables(observables, circuit.num_qubits)
-        if plan is None:
-            if max_qubits is None:
-                raise ValueError("give max_qubits (QPU capacity) or a cut plan")
-            from partitioner import plan_cuts
-
-            plan = plan_cuts(circuit, max_qubits)
-        self.plan = plan
+        self.plan = plan = resolve_plan(circuit, plan, max_qubits, "CutEstimator")
         self.circuit = circuit
         self.method = method
         self.parameters = tuple(circuit.parameters)

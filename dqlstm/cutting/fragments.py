@@ -25,7 +25,7 @@ import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import Operator
 
-from dqlstm.engine.program import IndexedGate
+from dqlstm.engine.program import IndexedGate, check_vqc_instruction, has_free_parameters
 
 
 @dataclass
@@ -40,7 +40,6 @@ class FragmentCircuit:
             order (the first varies slowest).
         open_cuts: ``(cut id, local qubit)`` of wires leaving the fragment.
         stacks: ``key -> (dim, 2, 2)`` operator stacks of the placeholders.
-        key_cut: placeholder key -> cut id.
         observed: original qubit -> local qubit, for qubits whose wire ends here.
     """
 
@@ -50,7 +49,6 @@ class FragmentCircuit:
     ket_cuts: list[tuple[int, int]] = field(default_factory=list)
     open_cuts: list[tuple[int, int]] = field(default_factory=list)
     stacks: dict[str, torch.Tensor] = field(default_factory=dict)
-    key_cut: dict[str, int] = field(default_factory=dict)
     observed: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -90,11 +88,20 @@ def split_circuit(circuit: QuantumCircuit, plan) -> list[FragmentCircuit]:
         frag.segment_qubit = {qs: i for i, qs in enumerate(owned)}
         frags.append(frag)
     gate_cuts = {c.index: i for i, c in enumerate(plan.cuts) if c.kind == "gate"}
-    wire_cuts: dict[tuple[int, int], int] = {
-        (c.index, c.qubits[0]): i for i, c in enumerate(plan.cuts) if c.kind == "wire"
-    }
+    wire_cuts: dict[tuple[int, int], int] = {}
+    for i, c in enumerate(plan.cuts):
+        if c.kind == "wire":
+            if (c.index, c.qubits[0]) in wire_cuts:
+                raise ValueError(f"the plan cuts the wire of qubit {c.qubits[0]} twice before instruction {c.index}")
+            wire_cuts[(c.index, c.qubits[0])] = i
+    for q, labels in enumerate(segments):
+        if any(not 0 <= lab < plan.num_fragments for lab in labels):
+            raise ValueError(f"qubit {q}: segment labels {labels} outside the plan's {plan.num_fragments} fragments")
     seg = [0] * n
     for pos, inst in enumerate(circuit.data):
+        if not inst.qubits or inst.operation.name == "barrier":
+            continue  # global phase and barriers change no expectation value
+        check_vqc_instruction(inst, f"instruction {pos} ({inst.operation.name})")
         qubits = [circuit.find_bit(q).index for q in inst.qubits]
         for q in qubits:
             cid = wire_cuts.get((pos, q))
@@ -107,11 +114,8 @@ def split_circuit(circuit: QuantumCircuit, plan) -> list[FragmentCircuit]:
             key = f"wire{cid}"
             down.ket_cuts.append((cid, 2))
             down.stacks[key] = torch.from_numpy(_WIRE_IN)
-            down.key_cut[key] = cid
             down.circuit.append(IndexedGate(key), [down.segment_qubit[(q, seg[q])]])
         owners = [segments[q][seg[q]] for q in qubits]
-        if inst.operation.name == "barrier":
-            continue
         if len(set(owners)) == 1:
             frag = frags[owners[0]]
             local = [frag.segment_qubit[(q, seg[q])] for q in qubits]
@@ -128,7 +132,7 @@ def split_circuit(circuit: QuantumCircuit, plan) -> list[FragmentCircuit]:
             raise ValueError(f"{where} spans fragments {sorted(set(owners))} but the plan does not cut it")
         if len(qubits) != 2:
             raise ValueError(f"{where}: only two-qubit gates can be cut")
-        if inst.operation.is_parameterized():
+        if has_free_parameters(inst.operation):
             raise ValueError(
                 f"{where} carries unbound parameters; cut gates must be parameter-free "
                 "(the ansatz keeps trainable parameters on single-qubit gates)"
@@ -139,8 +143,9 @@ def split_circuit(circuit: QuantumCircuit, plan) -> list[FragmentCircuit]:
             key = f"gate{cid}{'ab'[side]}"
             frag.ket_cuts.append((cid, stack.shape[0]))
             frag.stacks[key] = torch.from_numpy(stack.astype(complex))
-            frag.key_cut[key] = cid
             frag.circuit.append(IndexedGate(key), [frag.segment_qubit[(q, seg[q])]])
     for q in range(n):
+        if seg[q] != len(segments[q]) - 1:
+            raise ValueError(f"qubit {q}: the plan lists {len(segments[q])} segments but its wire was cut {seg[q]} times")
         frags[segments[q][-1]].observed[q] = frags[segments[q][-1]].segment_qubit[(q, len(segments[q]) - 1)]
     return frags

@@ -12,10 +12,11 @@ from typing import Any, Sequence
 import torch
 
 from dqlstm.circuits import GateCircuit
+from dqlstm.engine.checks import check_angles, check_weights
 from dqlstm.engine.observables import z_observables
 
 from .cut_exact import CutExactEngine
-from .summary import plan_summary
+from .plans import plan_summary, resolve_plan
 
 
 class SampledGateEngine:
@@ -26,7 +27,7 @@ class SampledGateEngine:
     batch of all gates.
     """
 
-    def __init__(self, vqc: GateCircuit, plan, pool=None, shots: int = 4000, seed: int | None = None):
+    def __init__(self, vqc: GateCircuit, plan, pool=None, shots: int = 1000, seed: int | None = None):
         from .sampled import SampledCutExecutor
 
         self.vqc = vqc
@@ -35,21 +36,22 @@ class SampledGateEngine:
             plan, vqc.circuit, z_observables(vqc.num_qubits), pool=pool, shots=shots, seed=seed
         )
         order = {p: i for i, p in enumerate(vqc.circuit.parameters)}
-        self._input_cols = torch.tensor([order[p] for p in vqc.inputs if p in order])
-        self._weight_cols = torch.tensor([order[p] for p in vqc.weights if p in order])
+        self._input_cols = torch.tensor([order[p] for p in vqc.inputs if p in order], dtype=torch.long)
+        self._weight_cols = torch.tensor([order[p] for p in vqc.weights if p in order], dtype=torch.long)
         self._input_used = [i for i, p in enumerate(vqc.inputs) if p in order]
         self._weight_used = [i for i, p in enumerate(vqc.weights) if p in order]
         self.calls = 0
 
     def prepare(self, weights: torch.Tensor):
-        if weights.ndim == 1:
-            weights = weights.unsqueeze(0)
+        weights = check_weights(weights, self.vqc.num_weights)
         return lambda angles: self(angles, weights)
 
     def __call__(self, angles: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         from .torch_sampled import sampled_expectation
 
+        weights = check_weights(weights, self.vqc.num_weights)
         G = weights.shape[0]
+        check_angles(angles, self.vqc.num_inputs, G)
         B = angles.shape[-2]
         a = angles.expand(G, B, angles.shape[-1]).reshape(G * B, -1)[:, self._input_used]
         w = weights[:, None, self._weight_used].expand(G, B, len(self._weight_used)).reshape(G * B, -1)
@@ -90,20 +92,15 @@ def gate_engine_for_mode(
     seed: int | None = None,
 ):
     """Engine of ``mode`` for a gate circuit; the plan is made for ``max_qubits`` if not given."""
-    if plan is None:
-        if max_qubits is None:
-            # the modular ansatz already names its QPUs: one per module
-            if vqc.ansatz == "modular":
-                max_qubits = max(len(m) for m in vqc.modules)
-            else:
-                raise ValueError(f"mode {mode!r} needs max_qubits (the QPU capacity) for the {vqc.ansatz} ansatz")
-        from partitioner import plan_cuts
-
-        plan = plan_cuts(vqc.circuit, max_qubits)
+    if plan is None and max_qubits is None and vqc.ansatz == "modular":
+        max_qubits = max(len(m) for m in vqc.modules)  # the modular ansatz names its QPUs: one per module
+    if shots is not None and (not isinstance(shots, int) or shots <= 0):
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    plan = resolve_plan(vqc.circuit, plan, max_qubits, f"mode {mode!r} with the {vqc.ansatz} ansatz")
     if mode == "cut-exact":
         if pool is not None or shots is not None:
             raise ValueError("pool and shots only apply to mode 'sampled'")
         return CutExactEngine(vqc.circuit, vqc.inputs, vqc.weights, plan=plan)
     if mode == "sampled":
-        return SampledGateEngine(vqc, plan, pool=pool, shots=shots or 1000, seed=seed)
+        return SampledGateEngine(vqc, plan, pool=pool, seed=seed, **({"shots": shots} if shots else {}))
     raise ValueError(f"unknown cutting mode {mode!r}; choose cut-exact or sampled")

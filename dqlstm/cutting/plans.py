@@ -1,4 +1,4 @@
-"""The cost figures of a cut plan, as every cut result reports them."""
+"""Where cutting engines get their plan, and the cost figures every cut result reports."""
 
 from __future__ import annotations
 
@@ -20,3 +20,14 @@ def plan_summary(plan) -> dict[str, Any]:
     """Cuts, fragment widths, sampling overhead and sub-experiments of a ``CutPlan``."""
     d = plan.to_dict()
     return {k: d[k] for k in PLAN_KEYS if k in d}
+
+
+def resolve_plan(circuit, plan=None, max_qubits=None, who: str = "cutting"):
+    """``plan`` if given, else ``plan_cuts(circuit, max_qubits)``; one of the two is required."""
+    if plan is not None:
+        return plan
+    if max_qubits is None:
+        raise ValueError(f"{who} needs max_qubits (the QPU capacity) or a cut plan")
+    from partitioner import plan_cuts
+
+    return plan_cuts(circuit, max_qubits)

@@ -47,6 +47,7 @@ class EncodedExpectation(torch.autograd.Function):
         return probs @ zdiag
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # the hand-written backward has no second derivative
     def backward(ctx, grad_e: torch.Tensor):
         cols, unitary, zdiag, psi, out = ctx.saved_tensors
         grad_out = 2 * (grad_e @ zdiag.T) * out  # (G, B, D)

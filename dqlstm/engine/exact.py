@@ -22,13 +22,9 @@ from qiskit.circuit import Parameter, QuantumCircuit
 
 from .observables import PauliExpectation, as_observables
 from .program import INPUT, WEIGHT, Program, compile_circuit
+from .checks import check_angles, check_weights, real_dtype_of
 from .encoded import EncodedExpectation, kron_columns
 from .simulate import apply_steps, product_columns, step_matrices
-
-
-def check_finite(t: torch.Tensor, what: str) -> None:
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{what} contains NaN or infinite values")
 
 
 class ExactEngine:
@@ -51,15 +47,13 @@ class ExactEngine:
         dtype: torch.dtype = torch.complex128,
         unitary_max_qubits: int = 6,
     ):
-        if dtype not in (torch.complex64, torch.complex128):
-            raise ValueError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        self.real_dtype = real_dtype_of(dtype)
         self.program: Program = compile_circuit(circuit, inputs, weights)
         self.num_qubits = circuit.num_qubits
         self.observables = as_observables(observables, self.num_qubits)
         self.expectation = PauliExpectation.build(self.observables, self.num_qubits)
         self.dtype = dtype
         self.unitary_max_qubits = unitary_max_qubits
-        self.real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
 
     @property
     def num_inputs(self) -> int:
@@ -81,13 +75,7 @@ class ExactEngine:
         apply the block's few fused steps to the ``B`` states of each call,
         which touches ``D x B`` instead of ``D x D`` amplitudes.
         """
-        if weights.ndim == 1:
-            weights = weights.unsqueeze(0)
-        if weights.ndim != 2 or weights.shape[1] != self.num_weights:
-            raise ValueError(
-                f"weights must have shape (G, {self.num_weights}), got {tuple(weights.shape)}"
-            )
-        weights = weights.to(self.real_dtype)
+        weights = check_weights(weights, self.num_weights).to(self.real_dtype)
         if self.program.block_uses_inputs:
             return PreparedCircuit(self, weights, None, None)
         G = weights.shape[0]
@@ -114,13 +102,7 @@ class PreparedCircuit:
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         eng = self.engine
         G = self.weights.shape[0]
-        if angles.shape[-1] != eng.num_inputs or angles.ndim not in (2, 3):
-            raise ValueError(
-                f"input angles must have shape (B, {eng.num_inputs}) or (G, B, {eng.num_inputs}), "
-                f"got {tuple(angles.shape)}"
-            )
-        if angles.ndim == 3 and angles.shape[0] != G:
-            raise ValueError(f"angles carry {angles.shape[0]} weight sets but {G} were prepared")
+        check_angles(angles, eng.num_inputs, G)
         angles = angles.to(eng.real_dtype)
         n, prog = eng.num_qubits, eng.program
         shared = angles.ndim == 2

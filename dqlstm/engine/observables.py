@@ -33,6 +33,8 @@ def as_observables(observables, num_qubits: int) -> list[SparsePauliOp]:
             raise ValueError(
                 f"observable {i} acts on {op.num_qubits} qubits but the circuit has {num_qubits}"
             )
+        if np.abs(np.imag(op.simplify().coeffs)).max(initial=0.0) > 1e-12:
+            raise ValueError(f"observable {i} is not Hermitian (complex coefficients): {op}")
         out.append(op)
     if not out:
         raise ValueError("no observables given")

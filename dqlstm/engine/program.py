@@ -6,9 +6,9 @@ truth) and produces:
 * an *encoding*: single-qubit gates that depend only on input angles or on
   nothing, taken from the start of each wire. They leave |0...0> a product
   state, so the encoded state is a Kronecker product of per-qubit vectors.
-* a *block*: everything else, with consecutive parameter-free permutation /
-  phase gates (CNOT rings, CZ, X, SWAP) fused into one gather, and runs of
-  single-qubit gates fused into one 2x2 matrix per qubit.
+* a *block*: everything else, with consecutive parameter-free multi-qubit
+  permutation / phase gates (CNOT rings, CZ, SWAP, Toffoli) fused into one gather, and runs of
+  single-qubit gates fused into one 2x2 matrix per qubit (X gates included).
 
 When the block does not depend on the inputs (the usual VQC), its unitary
 ``W(theta)`` is built once per weight set and applied to any number of encoded
@@ -162,6 +162,8 @@ class Dense:
 
 
 Step = SingleLayer | Monomial | Dense | Indexed
+# a single-qubit gate whose angles mix inputs and weights becomes a one-qubit Dense
+# step: a layer batches one parameter source per gate position
 
 
 @dataclass
@@ -188,12 +190,27 @@ def _param_ref(value, lookup: dict[Parameter, tuple[int, int]], where: str) -> P
     p = params[0]
     if p not in lookup:
         raise ValueError(f"{where}: parameter {p.name} is neither an input nor a weight of the circuit")
-    b = float(value.bind({p: 0.0}).numeric())
-    a = float(value.bind({p: 1.0}).numeric()) - b
-    if abs(float(value.bind({p: 2.0}).numeric()) - (2 * a + b)) > 1e-12:
-        raise ValueError(f"{where}: angle {value} is not affine in {p.name}")
+    slope = value.gradient(p)
+    if isinstance(slope, ParameterExpression) and slope.parameters:
+        raise ValueError(f"{where}: angle {value} is not affine in {p.name}; use a*{p.name} + b")
+    a = float(complex(slope.numeric() if isinstance(slope, ParameterExpression) else slope).real)
+    b = float(complex(value.bind({p: 0.0}).numeric()).real)
     source, index = lookup[p]
     return ParamRef(source, index, a, b)
+
+
+def has_free_parameters(op) -> bool:
+    """Unbound parameters in ``op`` (``is_parameterized`` misses those of controlled gates)."""
+    return any(isinstance(v, ParameterExpression) and v.parameters for v in op.params) or (
+        op.is_parameterized()
+    )
+
+
+def check_vqc_instruction(inst, where: str) -> None:
+    """Refuse what a VQC may not contain: measurements, resets, classical bits or control."""
+    op = inst.operation
+    if inst.clbits or op.name in ("measure", "reset") or getattr(op, "condition", None) is not None:
+        raise ValueError(f"{where}: measurements, resets and classical control are not allowed in a VQC")
 
 
 def _is_monomial(m: np.ndarray) -> bool:
@@ -249,6 +266,8 @@ def compile_circuit(
     """Compile ``circuit`` whose free parameters are exactly ``inputs`` and ``weights``."""
     lookup: dict[Parameter, tuple[int, int]] = {}
     for i, p in enumerate(inputs):
+        if p in lookup:
+            raise ValueError(f"parameter {p.name} is listed twice as an input")
         lookup[p] = (INPUT, i)
     for i, p in enumerate(weights):
         if p in lookup:
@@ -296,15 +315,14 @@ def compile_circuit(
             flush_mono()
             block.append(Indexed(qubits[0], op.key))
             continue
-        if inst.clbits or name in ("measure", "reset") or getattr(op, "condition", None) is not None:
-            raise ValueError(f"{where}: measurements, resets and classical control are not allowed in a VQC")
+        check_vqc_instruction(inst, where)
         if name in PARAMETERISED:
             k, nparams, _ = PARAMETERISED[name]
             refs = tuple(_param_ref(v, lookup, where) for v in op.params)
             if len(refs) != nparams or len(qubits) != k:
                 raise ValueError(f"{where}: unexpected gate signature")
             factor = Factor(name, refs)
-        elif op.is_parameterized():
+        elif has_free_parameters(op):
             raise ValueError(
                 f"{where}: parameterised gate {name!r} is not supported by the torch engine; "
                 f"supported: {', '.join(sorted(PARAMETERISED))}"
@@ -316,7 +334,7 @@ def compile_circuit(
                 raise ValueError(f"{where}: gate has no matrix form ({exc})") from None
             factor = Factor(name, (), torch.from_numpy(np.asarray(matrix, dtype=np.complex128)))
 
-        if len(qubits) == 1:
+        if len(qubits) == 1 and len(factor.sources) < 2:
             q = qubits[0]
             if open_wire[q] and WEIGHT not in factor.sources:
                 encoding.setdefault(q, []).append(factor)

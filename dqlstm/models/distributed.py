@@ -16,13 +16,13 @@ from .qlstm import QLSTM
 
 def qpu_capacities(qpus: Any) -> list[int]:
     """Capacities of a ``QPUPool``, a list of QPUs, or a list of ints / one int."""
-    if isinstance(qpus, int):
-        return [qpus]
-    members = getattr(qpus, "qpus", qpus)
+    members = [qpus] if isinstance(qpus, int) else getattr(qpus, "qpus", qpus)
     try:
-        caps = [int(getattr(q, "num_qubits", q)) for q in members]
-    except (TypeError, ValueError):
-        raise ValueError(f"qpus must be a QPUPool, a list of QPUs or a list of capacities, got {qpus!r}") from None
+        caps = [getattr(q, "num_qubits", q) for q in members]
+    except TypeError:
+        caps = None
+    if caps is None or not all(isinstance(c, int) and not isinstance(c, bool) for c in caps):
+        raise ValueError(f"qpus must be a QPUPool, a list of QPUs or of capacities (ints), got {qpus!r}")
     if not caps or min(caps) < 1:
         raise ValueError(f"QPU capacities must be positive, got {caps}")
     return caps
@@ -35,7 +35,7 @@ class DistributedQLSTM(QLSTM):
         input_size, hidden_size: as for :class:`QLSTM`.
         qpus: a ``backends.QPUPool`` (required for ``sampled``), or QPU
             capacities (an int or a list) for ``cut-exact``.
-        n_qubits: total width of each gate circuit (default ``3 * number of QPUs``).
+        n_qubits: total width of each gate circuit (default ``module_size * number of QPUs``).
         mode: ``cut-exact`` or ``sampled``.
         shots: shots per sub-experiment (``sampled``).
         other keywords: as for :class:`QLSTM` (``ansatz`` defaults to ``modular``).

@@ -16,8 +16,6 @@ engine call evaluates all four gates for the whole batch.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -106,13 +104,25 @@ class QLSTM(nn.Module):
         B, S, F = x.shape
         if F != self.input_size:
             raise ValueError(f"QLSTM was built for {self.input_size} features per step, got {F}")
+        if S == 0:
+            raise ValueError("QLSTM input has an empty sequence (seq = 0)")
         if not torch.isfinite(x).all():
             raise ValueError("QLSTM input contains NaN or infinite values")
+        if x.dtype != self.vqc_weights.dtype:
+            raise ValueError(
+                f"QLSTM input is {x.dtype} but the model is {self.vqc_weights.dtype}; "
+                f"convert one of them (e.g. model.to({x.dtype}))"
+            )
         if state is None:
             h = x.new_zeros(B, self.hidden_size)
             c = x.new_zeros(B, self.hidden_size)
         else:
             h, c = state
+            if tuple(h.shape) != (B, self.hidden_size) or tuple(c.shape) != (B, self.hidden_size):
+                raise ValueError(
+                    f"QLSTM state (h, c) must both have shape ({B}, {self.hidden_size}), "
+                    f"got {tuple(h.shape)} and {tuple(c.shape)}"
+                )
         gates = self.engine.prepare(self.vqc_weights)  # block unitaries once per sequence
         outputs = []
         for t in range(S):
@@ -126,6 +136,3 @@ class QLSTM(nn.Module):
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h, c)
 
-
-def vqc_parameter_count(model: QLSTM) -> int:
-    return math.prod(model.vqc_weights.shape)
