@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qiskit.circuit import Instruction
+from qiskit.circuit import Instruction, ParameterExpression
 from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit_addon_cutting.instructions import Move
 from qiskit_addon_cutting.qpd import QPDBasis, qpdbasis_from_instruction
@@ -72,6 +72,13 @@ class UncuttableGateError(ValueError):
     """The gate has no QPD in qiskit-addon-cutting (unbound parameters, > 2 qubits, ...)."""
 
 
+def has_unbound_parameters(op: Instruction) -> bool:
+    """Unbound parameters in ``op``; ``is_parameterized`` misses those of controlled gates."""
+    return any(isinstance(p, ParameterExpression) and p.parameters for p in op.params) or bool(
+        getattr(op, "is_parameterized", lambda: False)()
+    )
+
+
 def gate_cut_cost(op: Instruction) -> CutCost:
     """Sampling overhead and QPD size of cutting the two-qubit gate ``op``.
 
@@ -83,7 +90,7 @@ def gate_cut_cost(op: Instruction) -> CutCost:
         raise UncuttableGateError(
             f"{op.name} acts on {op.num_qubits} qubits; only two-qubit gates can be cut"
         )
-    if getattr(op, "is_parameterized", lambda: False)():
+    if has_unbound_parameters(op):
         raise UncuttableGateError(
             f"{op.name} has unbound parameters {sorted(str(p) for p in op.params)}; "
             "its QPD depends on the angle, so it cannot be cut symbolically"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import networkx as nx
 from qiskit.circuit import ControlFlowOp, Delay, Gate, QuantumCircuit
 
-from .costs import CutCost, UncuttableGateError, gate_cut_cost
+from .costs import CutCost, UncuttableGateError, gate_cut_cost, has_unbound_parameters
 from .errors import PlanError
 
 _IGNORED = frozenset({"barrier", "delay"})
@@ -126,7 +126,7 @@ def build_model(circuit: QuantumCircuit) -> CircuitModel:
             cost, reason = None, str(exc)
         gid = len(interactions)
         interactions.append(
-            Interaction(i, op.name, qubits, cost, reason, bool(op.is_parameterized()))
+            Interaction(i, op.name, qubits, cost, reason, has_unbound_parameters(op))
         )
         positions.append(tuple(len(events[q]) for q in qubits))
         for q in qubits:

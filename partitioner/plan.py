@@ -41,6 +41,7 @@ from qiskit_addon_cutting import (
 )
 from qiskit_addon_cutting.instructions import CutWire
 
+from .costs import has_unbound_parameters
 from .errors import PlanError
 
 PLAN_FORMAT = 1
@@ -274,7 +275,7 @@ class CutPlan:
                         f"{where}: plan expects {cut.operation} on {cut.qubits}, circuit has "
                         f"{inst.operation.name} on {qubits}"
                     )
-                if inst.operation.is_parameterized():
+                if has_unbound_parameters(inst.operation):
                     raise PlanError(
                         f"{where}: {inst.operation.name} on qubits {qubits} has unbound "
                         f"parameters {[str(p) for p in inst.operation.params]}; a cut gate needs "

@@ -25,7 +25,8 @@ import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import Operator
 
-from dqlstm.engine.program import IndexedGate, check_vqc_instruction, has_free_parameters
+from dqlstm.engine.program import IndexedGate, check_vqc_instruction
+from partitioner.costs import has_unbound_parameters
 
 
 @dataclass
@@ -132,7 +133,7 @@ def split_circuit(circuit: QuantumCircuit, plan) -> list[FragmentCircuit]:
             raise ValueError(f"{where} spans fragments {sorted(set(owners))} but the plan does not cut it")
         if len(qubits) != 2:
             raise ValueError(f"{where}: only two-qubit gates can be cut")
-        if has_free_parameters(inst.operation):
+        if has_unbound_parameters(inst.operation):
             raise ValueError(
                 f"{where} carries unbound parameters; cut gates must be parameter-free "
                 "(the ansatz keeps trainable parameters on single-qubit gates)"

@@ -25,6 +25,8 @@ import torch
 from qiskit.circuit import Gate, Parameter, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import Operator
 
+from partitioner.costs import has_unbound_parameters
+
 from .gates import PARAMETERISED
 
 INPUT, WEIGHT = 0, 1
@@ -199,13 +201,6 @@ def _param_ref(value, lookup: dict[Parameter, tuple[int, int]], where: str) -> P
     return ParamRef(source, index, a, b)
 
 
-def has_free_parameters(op) -> bool:
-    """Unbound parameters in ``op`` (``is_parameterized`` misses those of controlled gates)."""
-    return any(isinstance(v, ParameterExpression) and v.parameters for v in op.params) or (
-        op.is_parameterized()
-    )
-
-
 def check_vqc_instruction(inst, where: str) -> None:
     """Refuse what a VQC may not contain: measurements, resets, classical bits or control."""
     op = inst.operation
@@ -322,7 +317,7 @@ def compile_circuit(
             if len(refs) != nparams or len(qubits) != k:
                 raise ValueError(f"{where}: unexpected gate signature")
             factor = Factor(name, refs)
-        elif has_free_parameters(op):
+        elif has_unbound_parameters(op):
             raise ValueError(
                 f"{where}: parameterised gate {name!r} is not supported by the torch engine; "
                 f"supported: {', '.join(sorted(PARAMETERISED))}"
