@@ -74,8 +74,9 @@ def plot_compare_predictions(path: Path, task: str, preds: Mapping[str, Mapping[
 def plot_cut_vs_exact(path: Path, pairs: Sequence, runs: Sequence) -> Path:
     """Top: test MSE of each cut-exact variant (markers) over its exact twin (line), first seed.
     Bottom: absolute difference of the two curves (all seeds)."""
-    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    fig = Figure(figsize=(13, 7), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     for i, s in enumerate(pairs):
         mine = sorted((r for r in runs if r.task == s.task and r.label == s.label), key=lambda r: r.seed)
         ref = {r.seed: r for r in runs if r.task == s.task and r.label == s.reference}
@@ -92,14 +93,14 @@ def plot_cut_vs_exact(path: Path, pairs: Sequence, runs: Sequence) -> Path:
     top.set_yscale("log")
     top.set_ylabel("test MSE")
     top.set_title("cut-exact (markers) equals exact (lines), same seed")
-    top.legend(fontsize="x-small", ncol=2)
+    top.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     top.grid(alpha=0.3)
     bottom.set_yscale("log")
     bottom.set_ylim(1e-18, 1e-3)
     bottom.set_xlabel("epoch")
     bottom.set_ylabel("|test MSE cut - exact|")
     bottom.set_title("difference (floor 1e-18 = identical); the models' classical layers are float32", fontsize="small")
-    bottom.legend(fontsize="x-small", ncol=2)
+    bottom.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     bottom.grid(alpha=0.3)
     return _save(fig, path)
 
