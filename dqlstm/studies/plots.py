@@ -23,7 +23,7 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def plot_compare_losses(path: Path, spec, task: str, runs: Sequence) -> Path:
     """Train and test MSE per epoch, mean over seeds with a min-max band, one line per variant."""
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    fig = Figure(figsize=(13, 4.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     colors = [f"C{i}" for i in range(10)]
     for i, v in enumerate(spec.variants):
@@ -45,7 +45,7 @@ def plot_compare_losses(path: Path, spec, task: str, runs: Sequence) -> Path:
         ax.set_title(f"{task}: {name} MSE (mean over {len(spec.seeds)} seeds, band = min-max)")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("MSE (series scaled to [-1, 1])")
-    axes[1].legend(fontsize="small", loc="upper right")
+    axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return _save(fig, path)
 
 
