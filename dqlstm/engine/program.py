@@ -71,6 +71,13 @@ class LayerFactor:
     scale: torch.Tensor | None = None
     offset: torch.Tensor | None = None
 
+    plain: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        # every angle a bare parameter (scale 1, offset 0): no arithmetic at run time
+        if self.scale is not None:
+            self.plain = bool((self.scale == 1).all() and (self.offset == 0).all())
+
 
 @dataclass
 class SingleLayer:

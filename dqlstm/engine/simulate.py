@@ -33,24 +33,41 @@ def factor_matrix(
     return PARAMETERISED[f.name][2](angles, dtype)
 
 
+def _factor_matrices(f, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(P, num_qubits_in_layer, 2, 2)`` (or ``(2, 2)`` if constant) matrices of one layer position."""
+    if f.matrix is not None:
+        return f.matrix.to(dtype)
+    if f.source is None:
+        angles = f.offset.expand(P, *f.offset.shape)
+    else:
+        src = values[f.source]
+        angles = src[:, f.index]
+        if not f.plain:
+            angles = angles * f.scale.to(src.dtype) + f.offset.to(src.dtype)
+    return PARAMETERISED[f.name][2](list(angles.unbind(-1)), dtype)
+
+
 def layer_matrices(
     layer: SingleLayer, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
 ) -> torch.Tensor:
     """``(P, num_qubits_in_layer, 2, 2)`` fused matrices of a single-qubit layer."""
     m = None
     for f in layer.factors:
-        if f.matrix is not None:
-            g = f.matrix.to(dtype)
-        else:
-            if f.source is None:
-                angles = f.offset.expand(P, *f.offset.shape)
-            else:
-                angles = values[f.source][:, f.index] * f.scale.to(values[f.source].dtype) + f.offset.to(
-                    values[f.source].dtype
-                )
-            g = PARAMETERISED[f.name][2](list(angles.unbind(-1)), dtype)
+        g = _factor_matrices(f, values, P, dtype)
         m = g if m is None else g @ m
     return m.expand(P, len(layer.qubits), 2, 2)
+
+
+def layer_columns(
+    layer: SingleLayer, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
+) -> torch.Tensor:
+    """``(P, num_qubits_in_layer, 2)`` states ``F_k ... F_1 |0>``: matrix-vector products only,
+    with the leading constant gates (e.g. ``H``) folded into the start vector."""
+    v = torch.zeros(2, 1, dtype=dtype)
+    v[0, 0] = 1
+    for f in layer.factors:
+        v = _factor_matrices(f, values, P, dtype) @ v
+    return v[..., 0].expand(P, len(layer.qubits), 2)
 
 
 _ELEMENTWISE_FROM = 1 << 15  # amplitudes; below, one einsum has less overhead
@@ -161,11 +178,13 @@ def product_columns(
     encoding: list[SingleLayer], n: int, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
 ) -> torch.Tensor:
     """``(P, n, 2)`` per-qubit states ``M_q |0>`` of the encoding (qubits without gates stay |0>)."""
+    if len(encoding) == 1 and encoding[0].qubits == tuple(range(n)):
+        return layer_columns(encoding[0], values, P, dtype)  # the usual case: one layer on every qubit
     cols = torch.zeros(P, n, 2, dtype=dtype)
     cols[:, :, 0] = 1
     for layer in encoding:
         idx = torch.tensor(layer.qubits)
-        cols = cols.index_copy(1, idx, layer_matrices(layer, values, P, dtype)[..., 0])
+        cols = cols.index_copy(1, idx, layer_columns(layer, values, P, dtype))
     return cols
 
 
