@@ -6,7 +6,7 @@ both on the same circuit and capacity; the ratio is find_cuts / plan_cuts
 overhead (> 1: plan_cuts cheaper). ``find_cuts`` runs with its default
 ``OptimizationParameters`` (max_gamma 1024, max_backjumps 10000) and seed 0.
 
-    python experiments/bench/partitioner.py [--quick] [--out FILE]
+    python experiments/bench/partitioner_vs_find_cuts.py [--quick] [--out FILE]
 
 Writes experiments/results/bench_partitioner.json.
 """
@@ -23,10 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# this file is named partitioner.py: make ``import partitioner`` find the package, not itself
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(ROOT)
-elif str(ROOT) not in sys.path:
+if str(ROOT) not in sys.path:  # run as a script from anywhere in the checkout
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
