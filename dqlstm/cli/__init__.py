@@ -29,6 +29,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_run_options(parser: argparse.ArgumentParser, seed_key: str) -> None:
+    """Options every command that writes a run folder shares (train, federate)."""
+    parser.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default: run.out, else runs/<config stem>)"
+    )
+    parser.add_argument(
+        "--mode", default=None, metavar="M", help="override model.mode: exact, cut-exact or sampled (QLSTM engine)"
+    )
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help=f"override {seed_key}")
+    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing run in the output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from backends.errors import BackendError  # no credentials, no capable QPU, ...
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dqlstm.cli import add_run_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -19,16 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("config", metavar="CONFIG", help="TOML config file ([data], [model], [train], [federated])")
     parser.add_argument("--rounds", type=int, default=None, metavar="N", help="override federated.rounds")
-    parser.add_argument(
-        "--out", default=None, metavar="DIR", help="output folder (default: run.out, else runs/<config stem>)"
-    )
-    parser.add_argument(
-        "--mode", default=None, metavar="M", help="override model.mode: exact, cut-exact or sampled (QLSTM engine)"
-    )
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="override federated.seed")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing run in the output folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_run_options(parser, seed_key="federated.seed")
     parser.set_defaults(func=run)
     return parser
 

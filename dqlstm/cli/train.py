@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dqlstm.cli import add_run_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,16 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="TOML config file (default: the packaged NARMA-5 QLSTM config)",
     )
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="override train.epochs")
-    parser.add_argument(
-        "--out", default=None, metavar="DIR", help="output folder (default: run.out, else runs/<config stem>)"
-    )
-    parser.add_argument(
-        "--mode", default=None, metavar="M", help="override model.mode: exact, cut-exact or sampled (QLSTM engine)"
-    )
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="override train.seed")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing run in the output folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_run_options(parser, seed_key="train.seed")
     parser.set_defaults(func=run)
     return parser
 
