@@ -10,13 +10,22 @@ from dqlstm.circuits import GateCircuit
 from dqlstm.engine import ExactEngine
 
 MODES = ("exact", "cut-exact", "sampled")
+OPTIONS = {
+    "exact": ("dtype", "unitary_max_qubits"),
+    "cut-exact": ("max_qubits", "plan"),
+    "sampled": ("max_qubits", "plan", "pool", "shots", "seed"),
+}
 
 
 def make_gate_engine(vqc: GateCircuit, mode: str = "exact", **options):
+    if mode in OPTIONS:
+        unknown = sorted(set(options) - set(OPTIONS[mode]))
+        if unknown:
+            raise ValueError(
+                f"mode {mode!r} takes the engine options {', '.join(OPTIONS[mode])}; got unknown {unknown}"
+            )
     if mode == "exact":
-        if options:
-            raise ValueError(f"mode 'exact' takes no engine options, got {sorted(options)}")
-        return ExactEngine(vqc.circuit, vqc.inputs, vqc.weights)
+        return ExactEngine(vqc.circuit, vqc.inputs, vqc.weights, **options)
     if mode in MODES:
         from dqlstm.cutting import gate_engine_for_mode
 
