@@ -5,22 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 from qiskit_aer.primitives import SamplerV2
 
 from backends import AerQPU, BackendConfigError, as_pub, circuit_fingerprint, derive_seed
 from backends.results import select_binding
 
 
-def ladder(width: int, name: str = "x") -> QuantumCircuit:
-    x = ParameterVector(name, width)
-    qc = QuantumCircuit(width)
-    for i in range(width):
-        qc.ry(x[i], i)
-    for i in range(width - 1):
-        qc.cx(i, i + 1)
-    qc.measure_all()
-    return qc
+from ladder_circuit import ladder  # noqa: E402
 
 
 def test_fingerprint_ignores_parameter_identity_but_not_content() -> None:

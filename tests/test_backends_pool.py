@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 from qiskit_aer.primitives import SamplerV2
 
 from backends import (
@@ -18,15 +16,7 @@ from backends import (
 )
 
 
-def ladder(width: int) -> QuantumCircuit:
-    x = ParameterVector("x", width)
-    qc = QuantumCircuit(width)
-    for i in range(width):
-        qc.ry(x[i], i)
-    for i in range(width - 1):
-        qc.cx(i, i + 1)
-    qc.measure_all()
-    return qc
+from ladder_circuit import ladder  # noqa: E402
 
 
 def make_pubs(widths: list[int], batch: int = 4, shots: int = 200, seed: int = 0) -> list[tuple]:

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 
 from backends import AerQPU, FaultyQPU, QPUPool
 
 
-def ladder(width: int) -> QuantumCircuit:
-    x = ParameterVector("x", width)
-    qc = QuantumCircuit(width)
-    for i in range(width):
-        qc.ry(x[i], i)
-    for i in range(width - 1):
-        qc.cx(i, i + 1)
-    qc.measure_all()
-    return qc
+from ladder_circuit import ladder  # noqa: E402
 
 
 def test_process_engine_matches_local_engine_with_faults_and_a_stall() -> None:

@@ -8,19 +8,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray not installed (extra dqlstm[ray])")
 
 from backends import AerQPU, FaultyQPU, QPUPool  # noqa: E402
-from qiskit import QuantumCircuit  # noqa: E402
-from qiskit.circuit import ParameterVector  # noqa: E402
 
 
-def ladder(width: int) -> QuantumCircuit:
-    x = ParameterVector("x", width)
-    qc = QuantumCircuit(width)
-    for i in range(width):
-        qc.ry(x[i], i)
-    for i in range(width - 1):
-        qc.cx(i, i + 1)
-    qc.measure_all()
-    return qc
+from ladder_circuit import ladder  # noqa: E402
 
 
 @pytest.mark.slow  # starting Ray takes 5-15 s on 2 shared cores
