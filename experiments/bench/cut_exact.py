@@ -114,7 +114,6 @@ def main(argv=None) -> int:
         "results": rows,
     }
     write_json(args.out, payload)
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -165,7 +165,6 @@ def main(argv=None) -> int:
         "results": results,
     }
     write_json(args.out, payload)
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -30,8 +30,9 @@ def machine_info() -> dict[str, Any]:
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` plus ``machine`` info as indented JSON, creating folders."""
+    """Write ``payload`` plus ``machine`` info as indented JSON, creating folders, and say where."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**payload, "machine": machine_info()}, indent=2) + "\n")
+    print(f"wrote {path}")
     return path
