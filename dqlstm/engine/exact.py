@@ -23,7 +23,9 @@ from qiskit.circuit import Parameter, QuantumCircuit
 from .observables import PauliExpectation, as_observables
 from .program import INPUT, WEIGHT, Program, compile_circuit
 from .checks import check_angles, check_weights, real_dtype_of
-from .encoded import EncodedExpectation, kron_columns
+from .adjoint import BlockUnitary, block_differentiable_by_adjoint, encoding_plan
+from .encoded import EncodedExpectation
+from .kron import kron_columns
 from .simulate import apply_steps, product_columns, step_matrices
 
 
@@ -54,6 +56,9 @@ class ExactEngine:
         self.expectation = PauliExpectation.build(self.observables, self.num_qubits)
         self.dtype = dtype
         self.unitary_max_qubits = unitary_max_qubits
+        diag = self.expectation.diag
+        self.zdiag = None if diag is None else diag.to(self.real_dtype)  # (D, n_obs) for diagonal observables
+        self._block_by_adjoint = block_differentiable_by_adjoint(self.program.block)
 
     @property
     def num_inputs(self) -> int:
@@ -75,13 +80,20 @@ class ExactEngine:
         apply the block's few fused steps to the ``B`` states of each call,
         which touches ``D x B`` instead of ``D x D`` amplitudes.
         """
-        weights = check_weights(weights, self.num_weights).to(self.real_dtype)
+        weights = check_weights(weights, self.num_weights)
+        if not weights.is_floating_point():
+            weights = weights.to(self.real_dtype)
+        narrow = self.num_qubits <= self.unitary_max_qubits
+        if narrow and self._block_by_adjoint:  # one autograd node
+            unitary = BlockUnitary.apply(self.program.block, self.num_qubits, self.dtype, weights)
+            return PreparedCircuit(self, weights, None, unitary)
+        weights = weights.to(self.real_dtype)
         if self.program.block_uses_inputs:
             return PreparedCircuit(self, weights, None, None)
         G = weights.shape[0]
         mats = step_matrices(self.program.block, {WEIGHT: weights}, G, self.dtype)
         block_unitary = None
-        if self.num_qubits <= self.unitary_max_qubits:
+        if narrow:
             D = 1 << self.num_qubits
             eye = torch.eye(D, dtype=self.dtype).expand(G, D, D)
             block_unitary = apply_steps(eye, self.program.block, self.num_qubits, matrices=mats)
@@ -100,17 +112,28 @@ class PreparedCircuit:
     block_unitary: torch.Tensor | None  # (G, D, D) for narrow input-free blocks
 
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
+        """Values ``(G, B, n_obs)`` in the float dtype of ``angles`` (computed in the engine's dtype)."""
         eng = self.engine
         G = self.weights.shape[0]
         check_angles(angles, eng.num_inputs, G)
-        angles = angles.to(eng.real_dtype)
-        n, prog = eng.num_qubits, eng.program
+        if not angles.is_floating_point():
+            angles = angles.to(eng.real_dtype)
         shared = angles.ndim == 2
+        if self.block_unitary is not None and eng.zdiag is not None:
+            plan = encoding_plan(eng.program, eng.dtype)
+            if plan is not None:  # the hot path: one autograd node per call
+                flat = angles.reshape(-1, eng.num_inputs)
+                return EncodedExpectation.apply(flat, self.block_unitary, eng.zdiag, 1 if shared else G, plan)
+        return self._general(angles.to(eng.real_dtype), shared).to(angles.dtype)
+
+    def _general(self, angles: torch.Tensor, shared: bool) -> torch.Tensor:
+        eng = self.engine
+        G = self.weights.shape[0]
+        n, prog = eng.num_qubits, eng.program
         flat = angles.reshape(-1, eng.num_inputs)
         cols = product_columns(prog.encoding, n, {INPUT: flat}, flat.shape[0], eng.dtype)
-        if self.block_unitary is not None and eng.expectation.diag is not None:
-            diag = eng.expectation.diag.to(eng.real_dtype)
-            return EncodedExpectation.apply(cols, self.block_unitary, diag, 1 if shared else G)
+        if self.block_unitary is not None and eng.zdiag is not None:
+            return EncodedExpectation.apply(cols, self.block_unitary, eng.zdiag, 1 if shared else G)
         psi = kron_columns(cols)
         if self.block_unitary is not None:
             if shared:  # (B, D) @ (G, D, D)^T -> (G, B, D)

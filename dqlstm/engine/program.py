@@ -88,6 +88,7 @@ class SingleLayer:
 
     qubits: tuple[int, ...]
     factors: list[LayerFactor]
+    plans: dict = field(default_factory=dict, repr=False, compare=False)  # per-dtype caches (adjoint)
 
     @property
     def sources(self) -> set[int]:
@@ -182,6 +183,7 @@ class Program:
     num_weights: int
     encoding: list[SingleLayer]
     block: list[Step]
+    plans: dict = field(default_factory=dict, repr=False, compare=False)  # per-dtype caches (adjoint)
 
     @property
     def block_uses_inputs(self) -> bool:

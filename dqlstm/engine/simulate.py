@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 
 from .gates import PARAMETERISED
-from .encoded import kron_columns
-from .program import Dense, Factor, Indexed, Monomial, SingleLayer, Step
+from .adjoint import RotationLayer, differentiable_by_adjoint
+from .kron import kron_columns, layer_kron
+from .program import INPUT, WEIGHT, Dense, Factor, Indexed, Monomial, SingleLayer, Step
 
 
 def factor_matrix(
@@ -47,10 +48,19 @@ def _factor_matrices(f, values: dict[int, torch.Tensor], P: int, dtype: torch.dt
     return PARAMETERISED[f.name][2](list(angles.unbind(-1)), dtype)
 
 
+def _rotation_layer(layer: SingleLayer, values, P: int, dtype: torch.dtype, column: bool) -> torch.Tensor:
+    used = layer.sources
+    return RotationLayer.apply(
+        layer, P, dtype, column, *(values[k] if k in used else None for k in (INPUT, WEIGHT))
+    )
+
+
 def layer_matrices(
     layer: SingleLayer, values: dict[int, torch.Tensor], P: int, dtype: torch.dtype
 ) -> torch.Tensor:
     """``(P, num_qubits_in_layer, 2, 2)`` fused matrices of a single-qubit layer."""
+    if differentiable_by_adjoint(layer):
+        return _rotation_layer(layer, values, P, dtype, column=False)
     m = None
     for f in layer.factors:
         g = _factor_matrices(f, values, P, dtype)
@@ -63,6 +73,8 @@ def layer_columns(
 ) -> torch.Tensor:
     """``(P, num_qubits_in_layer, 2)`` states ``F_k ... F_1 |0>``: matrix-vector products only,
     with the leading constant gates (e.g. ``H``) folded into the start vector."""
+    if differentiable_by_adjoint(layer):
+        return _rotation_layer(layer, values, P, dtype, column=True)[..., 0]
     v = torch.zeros(2, 1, dtype=dtype)
     v[0, 0] = 1
     for f in layer.factors:
@@ -72,18 +84,6 @@ def layer_columns(
 
 _ELEMENTWISE_FROM = 1 << 15  # amplitudes; below, one einsum has less overhead
 _KRON_MAX_QUBITS = 6  # narrow registers: one (2^n x 2^n) layer matrix beats n small contractions
-
-
-def layer_kron(qubits: tuple[int, ...], mats: torch.Tensor, n: int) -> torch.Tensor:
-    """``(P, 2^n, 2^n)`` matrix ``M_{n-1} (x) ... (x) M_0`` of a single-qubit layer (identity elsewhere)."""
-    P = mats.shape[0]
-    where = {q: i for i, q in enumerate(qubits)}
-    eye = torch.eye(2, dtype=mats.dtype).expand(P, 2, 2)
-    K = None
-    for q in range(n - 1, -1, -1):
-        m = mats[:, where[q]] if q in where else eye
-        K = m if K is None else (K[:, :, None, :, None] * m[:, None, :, None, :]).reshape(P, K.shape[1] * 2, -1)
-    return K
 
 
 def apply_single(T: torch.Tensor, qubit: int, n: int, m: torch.Tensor) -> torch.Tensor:
