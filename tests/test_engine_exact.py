@@ -263,3 +263,16 @@ def test_adjoint_gradients_follow_the_callers_float32():
     assert w32.grad.dtype == torch.float32 and x32.grad.dtype == torch.float32
     np.testing.assert_allclose(w32.grad.numpy(), w64.grad.numpy(), atol=1e-5)
     np.testing.assert_allclose(x32.grad.numpy(), x64.grad.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("ansatz,n,kw", [("chen2020", 6, {}), ("modular", 9, {"module_size": 3, "links": 2})])
+def test_wide_block_on_states_matches_finite_differences(ansatz, n, kw):
+    # registers wider than a chunk: layers act as several Kronecker chunks, per-gate angles too
+    g = build_vqc(ansatz, n, 2, **kw)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights, unitary_max_qubits=0)
+    assert eng.prepare(torch.zeros(1, g.num_weights)).block_states is not None
+    w = torch.randn(2, g.num_weights, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, g.num_inputs, dtype=torch.float64, requires_grad=True)
+    xg = torch.randn(2, 2, g.num_inputs, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: eng(a, b), (x, w), eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradcheck(lambda a, b: eng(a, b), (xg, w), eps=1e-6, atol=1e-7)

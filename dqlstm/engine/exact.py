@@ -23,8 +23,15 @@ from qiskit.circuit import Parameter, QuantumCircuit
 from .observables import PauliExpectation, as_observables
 from .program import INPUT, WEIGHT, Program, compile_circuit
 from .checks import check_angles, check_weights, real_dtype_of
-from .adjoint import BlockUnitary, block_differentiable_by_adjoint, encoding_plan
-from .encoded import EncodedExpectation
+from .adjoint import (
+    NUMPY_DTYPES,
+    BlockUnitary,
+    block_differentiable_by_adjoint,
+    block_plan,
+    encoding_plan,
+    to_numpy,
+)
+from .encoded import EncodedBlockExpectation, EncodedExpectation
 from .kron import kron_columns
 from .simulate import apply_steps, product_columns, step_matrices
 
@@ -47,7 +54,7 @@ class ExactEngine:
         weights: Sequence[Parameter],
         observables=None,
         dtype: torch.dtype = torch.complex128,
-        unitary_max_qubits: int = 6,
+        unitary_max_qubits: int = 5,
     ):
         self.real_dtype = real_dtype_of(dtype)
         self.program: Program = compile_circuit(circuit, inputs, weights)
@@ -57,7 +64,8 @@ class ExactEngine:
         self.dtype = dtype
         self.unitary_max_qubits = unitary_max_qubits
         diag = self.expectation.diag
-        self.zdiag = None if diag is None else diag.to(self.real_dtype)  # (D, n_obs) for diagonal observables
+        # (D, n_obs) for diagonal observables, as the NumPy array the kernels take
+        self.zdiag = None if diag is None else diag.numpy().astype(NUMPY_DTYPES[dtype][1])
         self._block_by_adjoint = block_differentiable_by_adjoint(self.program.block)
 
     @property
@@ -85,8 +93,12 @@ class ExactEngine:
             weights = weights.to(self.real_dtype)
         narrow = self.num_qubits <= self.unitary_max_qubits
         if narrow and self._block_by_adjoint:  # one autograd node
-            unitary = BlockUnitary.apply(self.program.block, self.num_qubits, self.dtype, weights)
+            unitary = BlockUnitary.apply(block_plan(self.program, self.dtype), weights)
             return PreparedCircuit(self, weights, None, unitary)
+        if self._block_by_adjoint and self.zdiag is not None and encoding_plan(self.program, self.dtype):
+            plan = block_plan(self.program, self.dtype)  # wide: the block applied to states, by chunks
+            evaluated = plan.evaluate(to_numpy(weights, plan.rdt))
+            return PreparedCircuit(self, weights, None, None, (plan, evaluated, plan.chunk_operators(evaluated)))
         weights = weights.to(self.real_dtype)
         if self.program.block_uses_inputs:
             return PreparedCircuit(self, weights, None, None)
@@ -110,6 +122,7 @@ class PreparedCircuit:
     weights: torch.Tensor  # (G, num_weights)
     block_matrices: list[torch.Tensor | None] | None  # None when the block re-uploads inputs
     block_unitary: torch.Tensor | None  # (G, D, D) for narrow input-free blocks
+    block_states: tuple | None = None  # BlockPlan, its evaluation and chunk operators (wide blocks)
 
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         """Values ``(G, B, n_obs)`` in the float dtype of ``angles`` (computed in the engine's dtype)."""
@@ -124,6 +137,12 @@ class PreparedCircuit:
             if plan is not None:  # the hot path: one autograd node per call
                 flat = angles.reshape(-1, eng.num_inputs)
                 return EncodedExpectation.apply(flat, self.block_unitary, eng.zdiag, 1 if shared else G, plan)
+        if self.block_states is not None:
+            flat = angles.reshape(-1, eng.num_inputs)
+            plan = encoding_plan(eng.program, eng.dtype)
+            return EncodedBlockExpectation.apply(
+                flat, self.weights, eng.zdiag, 1 if shared else G, plan, self.block_states
+            )
         return self._general(angles.to(eng.real_dtype), shared).to(angles.dtype)
 
     def _general(self, angles: torch.Tensor, shared: bool) -> torch.Tensor:

@@ -124,14 +124,19 @@ class QLSTM(nn.Module):
                     f"got {tuple(h.shape)} and {tuple(c.shape)}"
                 )
         gates = self.engine.prepare(self.vqc_weights)  # block unitaries once per sequence
+        if self.dressed:  # the x_t part of L_in for every step at once; h_(t-1) joins per step
+            w_in = self.clayer_in.weight
+            x_in = nn.functional.linear(x, w_in[:, :F], self.clayer_in.bias)
+            w_h = w_in[:, F:].t()
         outputs = []
         for t in range(S):
-            y = self.clayer_in(torch.cat((x[:, t], h), dim=1))
+            y = torch.addmm(x_in[:, t], h, w_h) if self.dressed else torch.cat((x[:, t], h), dim=1)
             z = gates(self.vqc.encode(y)).to(x.dtype)  # (4, B, n_qubits)
             pre = self.clayer_out(z)
-            f, i, o = torch.sigmoid(pre[0]), torch.sigmoid(pre[1]), torch.sigmoid(pre[3])
+            act = torch.sigmoid(pre)
+            f, i, o = act[0], act[1], act[3]
             g = torch.tanh(pre[2])
-            c = f * c + i * g
+            c = torch.addcmul(f * c, i, g)
             h = o * torch.tanh(c)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h, c)
