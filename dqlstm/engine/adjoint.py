@@ -127,11 +127,8 @@ class LayerPlan:
             self.scale = np.stack([f.scale[:, 0].numpy() for f in rotations], -1).astype(rdt)
             self.offset = np.stack([f.offset[:, 0].numpy() for f in rotations], -1).astype(rdt)
         paulis = np.array([_PAULI[f.name] for f in rotations], dtype=cdt).reshape(-1, 2, 2)
-        # [cos_1, sin_1, ..., cos_k, sin_k] @ basis = [F_1, ..., F_k] flattened (block diagonal)
-        self.basis = np.zeros((2 * k, 4 * k), dtype=cdt)
-        for j in range(k):
-            self.basis[2 * j, 4 * j : 4 * j + 4] = np.eye(2).ravel()
-            self.basis[2 * j + 1, 4 * j : 4 * j + 4] = (-1j * paulis[j]).ravel()
+        self.eye = np.eye(2, dtype=cdt)
+        self.sine_term = (-1j * paulis).astype(cdt)  # F_j = cos(theta_j / 2) 1 + sin(theta_j / 2) (-i P_j)
         self.generator = (-0.5j * paulis).astype(cdt)  # A_j: (k, 2, 2)
         self.last_is_rotation = bool(self.ops) and isinstance(self.ops[-1], int)
 
@@ -154,10 +151,10 @@ class LayerPlan:
             for op in self.ops:
                 T = op @ T
             return np.broadcast_to(T, shape).copy(), None
-        half = self.angles(values) * 0.5
-        cs = np.empty(half.shape + (2,), dtype=self.cdt)
-        cs[..., 0], cs[..., 1] = np.cos(half), np.sin(half)
-        rots = (cs.reshape(P * self.nq, 2 * self.k) @ self.basis).reshape(P, self.nq, self.k, 2, 2)
+        half = self.angles(values)[..., None, None] * 0.5
+        # elementwise, not a BLAS product: a large threaded GEMM here would leave OpenBLAS
+        # threads spinning against torch's own (measured 2x slower cut-exact)
+        rots = np.cos(half) * self.eye + np.sin(half) * self.sine_term  # (P, nq, k, 2, 2)
         mats = [rots[:, :, op] if isinstance(op, int) else op for op in self.ops]
         T = self.start
         for M in mats:
@@ -379,7 +376,7 @@ class BlockPlan:
         return ops
 
     def apply_states(self, ops, T: np.ndarray) -> tuple[np.ndarray, list]:
-        """``T (G, B, D)`` through the block; also the states after every layer (for the backward)."""
+        """``T (G, B, D)`` through the block; also the states after every chunk (for the backward)."""
         outs = []
         for step, op in zip(self.steps, ops):
             if op is None:
@@ -387,9 +384,11 @@ class BlockPlan:
                 T = T[..., gather] if phase is None else T[..., gather] * phase
                 outs.append(None)
                 continue
+            after = []
             for low, size, K, _ in op:
                 T = apply_chunk(T, K, low, size, self.n)
-            outs.append(T)
+                after.append(T)
+            outs.append(after)
         return T, outs
 
     def states_backward(self, ops, outs, lam: np.ndarray, traces: list[np.ndarray] | None):
@@ -403,14 +402,11 @@ class BlockPlan:
                 lam = back
                 continue
             _, g, a, _, qubits, _ = step
-            out = outs[j]
-            for i, (low, size, K, members) in enumerate(reversed(op)):
+            for (low, size, K, members), out in zip(reversed(op), reversed(outs[j])):
                 if traces is not None:  # Tr over the other qubits of sum_b lam_b out_b^H, per chunk
                     tr = partial_traces(chunk_trace(lam, out, low, size, self.n))
                     traces[g][:, [a + m for m in members]] += tr[:, [qubits[m] - low for m in members]]
                 lam = apply_chunk(lam, _hermitian(K), low, size, self.n)
-                if i < len(op) - 1:  # the next chunk pairs lam with the state before this one
-                    out = apply_chunk(out, _hermitian(K), low, size, self.n)
         return lam
 
 
