@@ -15,6 +15,11 @@ Backward, in torch's conjugate-Wirtinger convention (grad_z = 2 dL/dz*):
     grad_a_q = sum_{i: i_q = a} grad_psi[i] prod_{q' != q} conj(a_{q'}[i_q'])
              = Tr_{q' != q}[grad_psi psi^H] a_q   (the columns are unit vectors)
 
+For wider registers :class:`EncodedBlockExpectation` applies the block to the
+states chunk by chunk instead of forming ``W`` (``D x B`` work, not ``D x D``);
+its backward runs the chunks' adjoints and takes every layer's partial traces
+on the way (:meth:`~dqlstm.engine.adjoint.BlockPlan.states_backward`).
+
 Doing this by hand replaces a few hundred tiny autograd nodes per step with one.
 """
 

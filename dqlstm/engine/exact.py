@@ -5,11 +5,20 @@ single-qubit gates and whose block ``W`` does not depend on ``x``,
 
     <O_j>(x, theta) = <0| E(x)^dag W(theta)^dag O_j W(theta) E(x) |0>.
 
-``prepare(theta)`` builds ``W`` for every weight set once (``G`` sets, e.g. the
-four LSTM gates), then each call with a batch of encodings costs one
-Kronecker product and one batched matmul. Circuits whose block re-uploads
-inputs fall back to simulating every (weight set, sample) pair.
-Gradients in both weights and input angles come from torch autograd.
+``prepare(theta)`` does the weight-only work once for every weight set (``G``
+sets, e.g. the four LSTM gates); each call then handles a batch of encodings:
+
+* narrow blocks (``n <= unitary_max_qubits``): ``W`` is built once and a call
+  is one Kronecker product and one batched matmul;
+* wider blocks: each rotation layer becomes a few ``16 x 16`` Kronecker
+  chunks once, and a call applies them to the ``B`` states (``D x B`` work,
+  not ``D x D``).
+
+When the gates are rotations (rx, ry, rz), constants and permutations - every
+built-in ansatz - each of these is a single hand-differentiated autograd node
+(:mod:`dqlstm.engine.adjoint`, :mod:`dqlstm.engine.encoded`). Other gates,
+blocks that re-upload inputs and non-diagonal observables take the general
+path: the compiled steps in plain torch autograd.
 """
 
 from __future__ import annotations
@@ -45,6 +54,11 @@ class ExactEngine:
         weights: trainable parameters.
         observables: ``None`` for ``Z`` on every qubit, else SparsePauliOp(s) / Pauli strings.
         dtype: ``torch.complex128`` (default, exact to ~1e-15) or ``torch.complex64``.
+        unitary_max_qubits: widest register whose block is built as a ``D x D`` unitary;
+            wider ones apply the block to the states (5: the faster side on a
+            QLSTM epoch, measured by ``experiments/bench/exact_engine.py``).
+
+    Values come back in the float dtype of the input angles. CPU tensors only.
     """
 
     def __init__(
@@ -98,7 +112,8 @@ class ExactEngine:
         if self._block_by_adjoint and self.zdiag is not None and encoding_plan(self.program, self.dtype):
             plan = block_plan(self.program, self.dtype)  # wide: the block applied to states, by chunks
             evaluated = plan.evaluate(to_numpy(weights, plan.rdt))
-            return PreparedCircuit(self, weights, None, None, (plan, evaluated, plan.chunk_operators(evaluated)))
+            chunked = (plan, evaluated, plan.chunk_operators(evaluated))
+            return PreparedCircuit(self, weights, None, None, chunked)
         weights = weights.to(self.real_dtype)
         if self.program.block_uses_inputs:
             return PreparedCircuit(self, weights, None, None)

@@ -130,9 +130,11 @@ def bench(n_qubits: int, layers: int, repeats: int, ref_batches: int) -> dict:
     t0 = time.perf_counter()
     _train_batches(ref_model, head, batches[:ref_batches])
     ref_epoch_s = (time.perf_counter() - t0) / ref_batches * len(batches)
+    prepared = model.engine.prepare(model.vqc_weights)
     return {
         "n_qubits": n_qubits,
         "layers": layers,
+        "block": "unitary" if prepared.block_unitary is not None else "chunked states",
         "epoch_seconds": epoch_s,
         "epoch_seconds_min": float(min(times)),
         "reference_epoch_seconds": ref_epoch_s,
@@ -155,7 +157,7 @@ def main(argv=None) -> int:
         r = bench(n, layers, repeats=3 if args.quick else 7, ref_batches=1)
         results.append(r)
         print(
-            f"{n} qubits, {layers} layers: epoch {r['epoch_seconds']*1e3:8.1f} ms "
+            f"{n} qubits, {layers} layers ({r['block']}): epoch {r['epoch_seconds']*1e3:8.1f} ms "
             f"(min {r['epoch_seconds_min']*1e3:.1f})  reference {r['reference_epoch_seconds']:8.2f} s  "
             f"speed-up {r['speedup']:7.0f}x  |grad diff| {r['max_abs_gradient_difference']:.1e}"
         )
