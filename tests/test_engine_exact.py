@@ -276,3 +276,43 @@ def test_wide_block_on_states_matches_finite_differences(ansatz, n, kw):
     xg = torch.randn(2, 2, g.num_inputs, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: eng(a, b), (x, w), eps=1e-6, atol=1e-7)
     assert torch.autograd.gradcheck(lambda a, b: eng(a, b), (xg, w), eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("unitary_max_qubits", [0, 12])
+def test_hand_differentiated_nodes_keep_torch_safety_checks(unitary_max_qubits):
+    g = build_vqc("chen2020", 4, 2)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights, unitary_max_qubits=unitary_max_qubits)
+    w = torch.randn(4, g.num_weights, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, g.num_inputs, dtype=torch.float64)
+    out = eng(x, w).sum()
+    out.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.autograd.grad(eng(x, w).pow(2).sum(), w, create_graph=True)
+    gates = eng.prepare(w)
+    gates(x).sum().backward()
+    with torch.no_grad():
+        w.add_(0.1)  # e.g. an optimiser step: the prepared block is stale now
+    with pytest.raises(RuntimeError, match="changed in place"):
+        gates(x)
+    with torch.no_grad():
+        frozen = eng.prepare(w)
+    w.grad = None
+    frozen(x.requires_grad_()).sum().backward()
+    assert w.grad is None and x.grad is not None
+
+
+def test_engine_names_empty_batches_and_takes_low_precision_angles():
+    g = build_vqc("chen2020", 3, 1)
+    eng = ExactEngine(g.circuit, g.inputs, g.weights)
+    w = torch.randn(2, g.num_weights, dtype=torch.float64)
+    with pytest.raises(ValueError, match="no samples"):
+        eng(torch.zeros(0, g.num_inputs), w)
+    with pytest.raises(ValueError, match="no weight set"):
+        eng(torch.zeros(2, g.num_inputs), torch.zeros(0, g.num_weights))
+    with pytest.raises(ValueError, match="unitary_max_qubits"):
+        ExactEngine(g.circuit, g.inputs, g.weights, unitary_max_qubits=2.5)
+    x = torch.rand(2, g.num_inputs, dtype=torch.float64)
+    low = eng(x.to(torch.bfloat16), w)
+    np.testing.assert_allclose(low.numpy(), eng(x.to(torch.bfloat16).double(), w).numpy(), atol=1e-12)

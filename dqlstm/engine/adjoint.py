@@ -1,4 +1,4 @@
-"""Adjoint differentiation of rotation layers and of narrow block unitaries.
+"""Adjoint differentiation of rotation layers and of input-free blocks.
 
 Autograd records a node for every small tensor operation of a gate build
 (cos, sin, stack, 2x2 matmul, kron ...), and at the sizes of a QLSTM gate
@@ -52,7 +52,25 @@ def to_numpy(t: torch.Tensor, dtype) -> np.ndarray:
     """The values of ``t`` as a NumPy array of ``dtype`` (no copy when it already is one)."""
     if t.device.type != "cpu":
         raise ValueError(f"the exact engine runs on the CPU; got a tensor on {t.device}")
-    return t.detach().numpy().astype(dtype, copy=False)
+    t = t.detach().resolve_conj().resolve_neg()
+    if t.dtype in (torch.bfloat16, torch.float16):  # NumPy has no bfloat16
+        t = t.to(torch.float64)
+    return t.numpy().astype(dtype, copy=False)
+
+
+def first_order(backward):
+    """A hand-written backward: it has no second derivative, so refuse ``create_graph=True``
+    (the returned gradients would silently carry no graph)."""
+
+    def wrapped(ctx, *grads):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "the exact engine's hand-differentiated nodes give first derivatives only; "
+                "create_graph=True / higher-order gradients are not supported"
+            )
+        return backward(ctx, *grads)
+
+    return wrapped
 
 
 def differentiable_by_adjoint(layer: SingleLayer) -> bool:
@@ -218,22 +236,23 @@ class RotationLayer(torch.autograd.Function):
     def forward(ctx, layer: SingleLayer, P: int, dtype: torch.dtype, column: bool, inputs, weights):
         plan = layer_plan(layer, dtype, column)
         given = {k: v for k, v in ((INPUT, inputs), (WEIGHT, weights)) if v is not None}
-        missing = set(plan.sources) - set(given)
-        if missing:
-            raise ValueError(f"layer needs parameter sources {sorted(missing)} that were not given")
         out, ctx.conj_gen = plan.forward({k: to_numpy(v, plan.rdt) for k, v in given.items()}, P)
-        ctx.plan, ctx.out = plan, out
+        ctx.plan = plan
         ctx.shapes = {k: (tuple(v.shape), v.dtype) for k, v in given.items()}
-        return torch.from_numpy(out)
+        result = torch.from_numpy(out)
+        # saved through torch: in-place changes and a second backward are caught as usual
+        ctx.save_for_backward(inputs, weights, result)
+        return result
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order
     def backward(ctx, grad: torch.Tensor):
+        _, _, out = ctx.saved_tensors
         need = {INPUT: ctx.needs_input_grad[4], WEIGHT: ctx.needs_input_grad[5]}
         plan = ctx.plan
         grads = {k: np.zeros(shape, dtype=plan.rdt) for k, (shape, _) in ctx.shapes.items() if need[k]}
         if grads:
-            plan.backward(ctx.conj_gen, to_numpy(grad, plan.cdt) @ _hermitian(ctx.out), grads)
+            plan.backward(ctx.conj_gen, to_numpy(grad, plan.cdt) @ _hermitian(to_numpy(out, plan.cdt)), grads)
         out = [torch.from_numpy(grads[k]).to(ctx.shapes[k][1]) if k in grads else None for k in (INPUT, WEIGHT)]
         return None, None, None, None, *out
 
@@ -280,16 +299,14 @@ class BlockPlan:
         for i, s in enumerate(block):
             if isinstance(s, SingleLayer):
                 groups.setdefault(_pattern(s), []).append(i)
-        self.groups = []  # (plan, [(step, start, stop)])
-        where = {}
+        self.groups: list[LayerPlan] = []  # one per gate pattern, over its layers' qubits in turn
+        where = {}  # step -> (group, first and past-last qubit slot in the group)
         for members in groups.values():
-            layers = [block[i] for i in members]
-            slots, start = [], 0
-            for i, layer in zip(members, layers):
-                slots.append((i, start, start + len(layer.qubits)))
-                where[i] = (len(self.groups), start, start + len(layer.qubits))
-                start += len(layer.qubits)
-            self.groups.append((LayerPlan(_merge(layers), dtype, column=False), slots))
+            start = 0
+            for i in members:
+                where[i] = (len(self.groups), start, start + len(block[i].qubits))
+                start += len(block[i].qubits)
+            self.groups.append(LayerPlan(_merge([block[i] for i in members]), dtype, column=False))
         # ("mono", gather, phase) or ("layer", group, start, stop, qubits, partial)
         self.steps = []
         for i, s in enumerate(block):
@@ -303,15 +320,15 @@ class BlockPlan:
 
     def evaluate(self, weights: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Every group's ``(m, C)`` for ``weights (G, P_w)``: layer matrices and conjugated generators."""
-        return [plan.forward({WEIGHT: weights}, weights.shape[0]) for plan, _ in self.groups]
+        return [plan.forward({WEIGHT: weights}, weights.shape[0]) for plan in self.groups]
 
     def weight_grads(self, evaluated, traces: list[np.ndarray], grads: np.ndarray) -> None:
         """Add ``dL/dweights`` to ``grads (G, P_w)`` from every group's traces ``R m^H``."""
-        for (plan, _), (_, conj_gen), tr in zip(self.groups, evaluated, traces):
+        for plan, (_, conj_gen), tr in zip(self.groups, evaluated, traces):
             plan.backward(conj_gen, tr, {WEIGHT: grads})
 
     def _traces(self, rows: int) -> list[np.ndarray]:
-        return [np.zeros((rows, plan.nq, 2, 2), dtype=self.cdt) for plan, _ in self.groups]
+        return [np.zeros((rows, plan.nq, 2, 2), dtype=self.cdt) for plan in self.groups]
 
     # the block as a unitary (narrow registers)
 
@@ -333,7 +350,8 @@ class BlockPlan:
             K = layer_kron(qubits, evaluated[g][0][:, a:b], self.n)
             T = K if T is None else K @ T
             tape.append((K, T))  # T: the block so far, this layer included
-        return np.ascontiguousarray(T), (evaluated, tape)
+        # a fresh, writable array: it becomes the output tensor
+        return np.require(T, requirements=("C", "W")), (evaluated, tape)
 
     def backward(self, saved, grad_w: np.ndarray, grads: np.ndarray) -> None:
         """Add ``dL/dweights`` to ``grads (G, P_w)`` from ``grad_w = dL/dW``."""
@@ -359,7 +377,8 @@ class BlockPlan:
     # the block applied to states (wide registers): layers act as chunks of a few qubits
 
     def chunk_operators(self, evaluated) -> list:
-        """Per step ``None`` (monomial) or ``[(low, size, K (G, d, d), slots)]`` over the layer's chunks."""
+        """Per step ``None`` (monomial) or ``[(low, size, K (G, d, d), members)]`` over the layer's
+        chunks (``members``: positions in the layer's qubits)."""
         ops = []
         for step in self.steps:
             if step[0] == "mono":
@@ -424,11 +443,14 @@ class BlockUnitary(torch.autograd.Function):
     def forward(ctx, plan: BlockPlan, weights: torch.Tensor):
         W, ctx.saved = plan.forward(to_numpy(weights, plan.rdt))
         ctx.plan, ctx.weight_shape, ctx.weight_dtype = plan, tuple(weights.shape), weights.dtype
-        return torch.from_numpy(W)
+        result = torch.from_numpy(W)
+        ctx.save_for_backward(weights, result)  # the tape shares W: in-place changes are caught
+        return result
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order
     def backward(ctx, grad_w: torch.Tensor):
+        ctx.saved_tensors  # noqa: B018 - the version check
         plan = ctx.plan
         grads = np.zeros(ctx.weight_shape, dtype=plan.rdt)
         plan.backward(ctx.saved, to_numpy(grad_w, plan.cdt), grads)
@@ -442,7 +464,7 @@ class EncodingPlan:
     def __init__(self, encoding: list[SingleLayer], n: int, dtype: torch.dtype):
         if not self.supports(encoding):
             raise ValueError("EncodingPlan takes input-only layers of constant gates and rx/ry/rz rotations")
-        self.n, self.cdt, self.rdt = n, *NUMPY_DTYPES[dtype]
+        self.n, self.cdt = n, NUMPY_DTYPES[dtype][0]
         self.layers = [(layer_plan(layer, dtype, column=True), list(layer.qubits)) for layer in encoding]
         self.whole = len(encoding) == 1 and encoding[0].qubits == tuple(range(n))
 

@@ -20,6 +20,8 @@ def check_weights(weights: torch.Tensor, num_weights: int) -> torch.Tensor:
         weights = weights.unsqueeze(0)
     if weights.ndim != 2 or weights.shape[1] != num_weights:
         raise ValueError(f"weights must have shape (G, {num_weights}), got {tuple(weights.shape)}")
+    if weights.shape[0] == 0:
+        raise ValueError("weights hold no weight set (G = 0)")
     return weights
 
 
@@ -32,3 +34,5 @@ def check_angles(angles: torch.Tensor, num_inputs: int, num_sets: int) -> None:
         )
     if angles.ndim == 3 and angles.shape[0] != num_sets:
         raise ValueError(f"angles carry {angles.shape[0]} weight sets but {num_sets} were given")
+    if angles.shape[-2] == 0:
+        raise ValueError("input angles hold no samples (B = 0)")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .adjoint import NUMPY_DTYPES, to_numpy
+from .adjoint import NUMPY_DTYPES, first_order, to_numpy
 from .kron import kron_columns, outer_partial_traces
 
 
@@ -57,13 +57,15 @@ class EncodedExpectation(torch.autograd.Function):
         out = psi @ Wt if groups == 1 else psi.reshape(G, -1, D) @ Wt  # (G, B, D)
         e = (out.real**2 + out.imag**2) @ zdiag
         ctx.arrays = cols, W, zdiag, psi, out
+        ctx.save_for_backward(x, unitary)  # for torch's checks: in-place changes, a second backward
         ctx.groups, ctx.encoding, ctx.x_dtype, ctx.num_inputs = groups, encoding, x.dtype, x.shape[-1]
         e = torch.from_numpy(e)
         return e if encoding is None else e.to(x.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable  # the hand-written backward has no second derivative
+    @first_order
     def backward(ctx, grad_e: torch.Tensor):
+        ctx.saved_tensors  # noqa: B018 - the version check
         cols, W, zdiag, psi, out = ctx.arrays
         grad_out = 2 * (to_numpy(grad_e, zdiag.dtype) @ zdiag.T) * out  # (G, B, D)
         grad_x = grad_unitary = None
@@ -103,14 +105,16 @@ class EncodedBlockExpectation(torch.autograd.Function):
         T = np.broadcast_to(psi, (G,) + psi.shape) if groups == 1 else psi.reshape(G, -1, D)
         T, outs = plan.apply_states(ops, T)
         ctx.arrays = zdiag, psi, T, outs
+        ctx.save_for_backward(x, weights)  # for torch's checks: in-place changes, a second backward
         ctx.groups, ctx.encoding, ctx.prepared = groups, encoding, prepared
         ctx.x_dtype, ctx.num_inputs = x.dtype, x.shape[-1]
         ctx.weight_shape, ctx.weight_dtype = tuple(weights.shape), weights.dtype
         return torch.from_numpy((T.real**2 + T.imag**2) @ zdiag).to(x.dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @first_order
     def backward(ctx, grad_e: torch.Tensor):
+        ctx.saved_tensors  # noqa: B018 - the version check
         zdiag, psi, T, outs = ctx.arrays
         plan, evaluated, ops = ctx.prepared
         lam = 2 * (to_numpy(grad_e, zdiag.dtype) @ zdiag.T) * T  # (G, B, D)

@@ -15,15 +15,17 @@ sets, e.g. the four LSTM gates); each call then handles a batch of encodings:
   not ``D x D``).
 
 When the gates are rotations (rx, ry, rz), constants and permutations - every
-built-in ansatz - each of these is a single hand-differentiated autograd node
-(:mod:`dqlstm.engine.adjoint`, :mod:`dqlstm.engine.encoded`). Other gates,
-blocks that re-upload inputs and non-diagonal observables take the general
-path: the compiled steps in plain torch autograd.
+built-in ansatz - and the observables diagonal, each of these is a single
+hand-differentiated autograd node (:mod:`dqlstm.engine.adjoint`,
+:mod:`dqlstm.engine.encoded`). Otherwise the compiled steps run in torch
+autograd (with hand-differentiated rotation layers where they occur, and the
+block unitary still built once for narrow input-free blocks). The
+hand-differentiated nodes give first derivatives only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -71,6 +73,8 @@ class ExactEngine:
         unitary_max_qubits: int = 5,
     ):
         self.real_dtype = real_dtype_of(dtype)
+        if isinstance(unitary_max_qubits, bool) or not isinstance(unitary_max_qubits, int) or unitary_max_qubits < 0:
+            raise ValueError(f"unitary_max_qubits must be a non-negative integer, got {unitary_max_qubits!r}")
         self.program: Program = compile_circuit(circuit, inputs, weights)
         self.num_qubits = circuit.num_qubits
         self.observables = as_observables(observables, self.num_qubits)
@@ -103,7 +107,7 @@ class ExactEngine:
         which touches ``D x B`` instead of ``D x D`` amplitudes.
         """
         weights = check_weights(weights, self.num_weights)
-        if not weights.is_floating_point():
+        if weights.dtype not in (torch.float32, torch.float64):
             weights = weights.to(self.real_dtype)
         narrow = self.num_qubits <= self.unitary_max_qubits
         if narrow and self._block_by_adjoint:  # one autograd node
@@ -113,7 +117,9 @@ class ExactEngine:
             plan = block_plan(self.program, self.dtype)  # wide: the block applied to states, by chunks
             evaluated = plan.evaluate(to_numpy(weights, plan.rdt))
             chunked = (plan, evaluated, plan.chunk_operators(evaluated))
-            return PreparedCircuit(self, weights, None, None, chunked)
+            # the weights ride along to each call for their gradient; none under no_grad
+            routed = weights if torch.is_grad_enabled() else weights.detach()
+            return PreparedCircuit(self, routed, None, None, chunked)
         weights = weights.to(self.real_dtype)
         if self.program.block_uses_inputs:
             return PreparedCircuit(self, weights, None, None)
@@ -135,16 +141,24 @@ class ExactEngine:
 class PreparedCircuit:
     engine: ExactEngine
     weights: torch.Tensor  # (G, num_weights)
-    block_matrices: list[torch.Tensor | None] | None  # None when the block re-uploads inputs
+    block_matrices: list[torch.Tensor | None] | None  # the general route's input-free block steps
     block_unitary: torch.Tensor | None  # (G, D, D) for narrow input-free blocks
     block_states: tuple | None = None  # BlockPlan, its evaluation and chunk operators (wide blocks)
+    version: int = field(init=False)  # the weights' version at prepare: later in-place changes are refused
+
+    def __post_init__(self) -> None:
+        self.version = self.weights._version
 
     def __call__(self, angles: torch.Tensor) -> torch.Tensor:
         """Values ``(G, B, n_obs)`` in the float dtype of ``angles`` (computed in the engine's dtype)."""
         eng = self.engine
         G = self.weights.shape[0]
         check_angles(angles, eng.num_inputs, G)
-        if not angles.is_floating_point():
+        if self.weights._version != self.version:
+            raise RuntimeError(
+                "the weights changed in place since prepare(); prepare again (e.g. once per forward pass)"
+            )
+        if angles.dtype not in (torch.float32, torch.float64):
             angles = angles.to(eng.real_dtype)
         shared = angles.ndim == 2
         if self.block_unitary is not None and eng.zdiag is not None:

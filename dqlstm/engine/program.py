@@ -10,9 +10,10 @@ truth) and produces:
   permutation / phase gates (CNOT rings, CZ, SWAP, Toffoli) fused into one gather, and runs of
   single-qubit gates fused into one 2x2 matrix per qubit (X gates included).
 
-When the block does not depend on the inputs (the usual VQC), its unitary
-``W(theta)`` is built once per weight set and applied to any number of encoded
-states with one matmul: this is what makes the exact engine fast.
+When the block does not depend on the inputs (the usual VQC), its weight-only
+work is done once per weight set - the unitary ``W(theta)`` on narrow
+registers, per-layer Kronecker chunks on wider ones - and reused for any
+number of encoded states: this is what makes the exact engine fast.
 """
 
 from __future__ import annotations

@@ -124,13 +124,9 @@ class QLSTM(nn.Module):
                     f"got {tuple(h.shape)} and {tuple(c.shape)}"
                 )
         gates = self.engine.prepare(self.vqc_weights)  # block unitaries once per sequence
-        if self.dressed:  # the x_t part of L_in for every step at once; h_(t-1) joins per step
-            w_in = self.clayer_in.weight
-            x_in = nn.functional.linear(x, w_in[:, :F], self.clayer_in.bias)
-            w_h = w_in[:, F:].t()
         outputs = []
         for t in range(S):
-            y = torch.addmm(x_in[:, t], h, w_h) if self.dressed else torch.cat((x[:, t], h), dim=1)
+            y = self.clayer_in(torch.cat((x[:, t], h), dim=1))
             z = gates(self.vqc.encode(y)).to(x.dtype)  # (4, B, n_qubits)
             pre = self.clayer_out(z)
             act = torch.sigmoid(pre)
