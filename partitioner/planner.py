@@ -99,6 +99,8 @@ def plan_cuts(
         if exact.part is not None:
             candidates.insert(0, (exact.cost, exact.part))
         gate_optimal = exact.complete
+        if caps.unlimited and not exact.complete and candidates:
+            _smaller_qpu_optima(prob, caps, candidates, node_limit, stats)
         if not candidates:
             sizes = sorted(prob.sizes.tolist(), reverse=True)
             what = "qubit groups" if max(sizes) > 1 else "qubits"
@@ -180,3 +182,22 @@ def plan_cuts(
         if other.log_overhead < plan.log_overhead - EPS:
             return other
     return plan
+
+
+def _smaller_qpu_optima(prob, caps: Capacities, candidates: list, node_limit: int, stats: dict) -> None:
+    """The exact search ran out of budget: an exact optimum for smaller QPUs also fits these.
+
+    From the next smaller size down, branch and bound under the best cost so far; a
+    cheaper assignment joins ``candidates``, and a search that completes ends the
+    ladder (nothing smaller can beat an optimum for a larger size).
+    """
+    best = candidates[0][0]
+    for size in range(caps.sizes[0] - 1, int(prob.sizes.max()) - 1, -1):
+        exact = branch_and_bound(prob, Capacities.parse(size), upper=best, node_limit=node_limit)
+        stats["bb_nodes"] = stats.get("bb_nodes", 0) + exact.nodes
+        if exact.part is not None and exact.cost < best - EPS:
+            candidates.insert(0, (exact.cost, exact.part))
+            best = exact.cost
+            stats["smaller_qpu_optimum"] = size
+        if exact.complete:
+            return

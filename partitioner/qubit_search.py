@@ -262,8 +262,16 @@ def kl_partition(
     """
     slots = np.array(caps.slots(len(prob.sizes)), dtype=np.int64)
     found: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
-    for r in range(restarts + 1):
-        start = _greedy_growth(prob, slots, None if r == 0 else rng)
+    starts = [_greedy_growth(prob, slots, None if r == 0 else rng) for r in range(restarts + 1)]
+    if caps.unlimited:
+        # a partition into smaller parts also fits: start from the best one for every smaller
+        # part size too, so a larger QPU never gets a worse plan because growth filled it
+        # across a cheap boundary
+        for size in range(int(prob.sizes.max()), int(slots[0])):
+            small = np.minimum(slots, size)
+            start = _greedy_growth(prob, small, None)
+            starts.append(None if start is None else _kl_refine(prob, small, start, True))
+    for start in starts:
         if start is None:
             continue
         part = _kl_refine(prob, slots, start, caps.unlimited)

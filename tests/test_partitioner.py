@@ -248,6 +248,20 @@ def test_modular_without_links_needs_no_cut(n, module, layers):
         assert plan.num_subexperiments == len(g.modules)
 
 
+@pytest.mark.parametrize("family,n,links", [("modular", 48, 1), ("modular", 24, 2), ("brick", 16, 0)])
+def test_a_larger_qpu_never_gets_a_costlier_plan(family, n, links):
+    # a plan for small QPUs also fits larger ones; the sweep once found 174 of 2880 plans
+    # where growth filled a larger QPU across module boundaries (modular-l1 48 qubits: 1e21.9
+    # on 5-qubit QPUs against 1e14.3 on 3-qubit ones)
+    from dqlstm.circuits import build_vqc
+
+    kw = {"module_size": 3, "links": links} if family == "modular" else {}
+    g = build_vqc(family, n, 1, **kw)
+    overheads = [plan_cuts(g.circuit, cap).log_overhead for cap in range(3, 13)]
+    for smaller, larger in itertools.pairwise(overheads):
+        assert larger <= smaller + 1e-9, overheads
+
+
 @pytest.mark.parametrize("n,module,links,layers", [(6, 3, 1, 2), (9, 3, 2, 1), (12, 3, 1, 2), (12, 4, 2, 2)])
 def test_modular_links_are_the_cuts(n, module, links, layers):
     from dqlstm.circuits import build_vqc
