@@ -322,7 +322,7 @@ def test_resume_after_crash_equals_uninterrupted_run(tmp_path, monkeypatch, opti
 def test_run_folder_protection(tmp_path):
     cfg = tiny_cfg(rounds=1)
     run_federated(cfg, tmp_path / "r", quiet=True)
-    with pytest.raises(FileExistsError, match=r"already holds a federated run \(1/1 rounds\)"):
+    with pytest.raises(FileExistsError, match=r"already holds a finished federated run \(1/1 rounds\)"):
         run_federated(cfg, tmp_path / "r", quiet=True)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         run_federated(cfg, tmp_path / "other", resume=True, quiet=True)

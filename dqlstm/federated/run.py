@@ -122,17 +122,6 @@ def run_federated(
     out = Path(out_dir)
     cfg = json.loads(json.dumps(cfg, default=str))  # a private, JSON-clean copy
     cfg.setdefault("run", {})["out"] = str(out)
-    if not resume and not force and (out / METRICS_FILE).is_file():
-        try:
-            old = json.loads((out / METRICS_FILE).read_text())
-            done = f"{len(old['rounds'])}/{old['config']['federated']['rounds']} rounds"
-        except (json.JSONDecodeError, KeyError, TypeError):
-            done = None
-        if done is not None:
-            raise FileExistsError(
-                f"{out} already holds a federated run ({done}); use --resume to continue it, "
-                f"--force to overwrite it, or --out to choose another folder"
-            )
     clear = _check_out_dir(out, resume, force)
     checkpoint = _check_resume(out, cfg) if resume else None
     threads_before = torch.get_num_threads()

@@ -74,16 +74,22 @@ def _config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[
 
 
 def _existing_run(out: Path) -> str | None:
-    """Describe the run already in ``out`` (``None`` if there is none)."""
+    """Describe the run already in ``out`` (``None`` if there is none): a training run counts
+    epochs, a federated one (``dqlstm federate``) rounds."""
     metrics_path = out / METRICS_FILE
     if metrics_path.is_file():
         try:
             m = json.loads(metrics_path.read_text())
-            done = len(m.get("epochs", []))
-            total = m.get("config", {}).get("train", {}).get("epochs", "?")
+            config = m.get("config", {})
+            if "rounds" in m:
+                kind, unit, done = "federated run", "rounds", len(m["rounds"])
+                total = config.get("federated", {}).get("rounds", "?")
+            else:
+                kind, unit, done = "run", "epochs", len(m.get("epochs", []))
+                total = config.get("train", {}).get("epochs", "?")
             state = "finished" if m.get("finished") else "unfinished"
-            return f"a {state} run ({done}/{total} epochs)"
-        except (json.JSONDecodeError, AttributeError):
+            return f"a {state} {kind} ({done}/{total} {unit})"
+        except (json.JSONDecodeError, AttributeError, TypeError):
             return "a run (unreadable metrics.json)"
     if (out / CHECKPOINT_FILE).is_file():
         return "a run checkpoint"
