@@ -203,10 +203,10 @@ def test_overwrite_protection_and_resume_errors(tmp_path):
 def test_cut_info_comes_from_the_engine_plan():
     from types import SimpleNamespace
 
-    from dqlstm.training.run import _cut_info
+    from dqlstm.training.run import cut_info
 
     plan = SimpleNamespace(to_dict=lambda: {"num_cuts": 2, "sampling_overhead": 81.0})
     core = SimpleNamespace(engine=SimpleNamespace(plan=plan))
-    assert _cut_info(SimpleNamespace(core=core)) == {"num_cuts": 2, "sampling_overhead": 81.0}
-    assert _cut_info(SimpleNamespace(core=SimpleNamespace(cut_summary=lambda: {"fragments": 2}))) == {"fragments": 2}
-    assert _cut_info(SimpleNamespace(core=SimpleNamespace(engine=SimpleNamespace()))) is None
+    assert cut_info(SimpleNamespace(core=core)) == {"num_cuts": 2, "sampling_overhead": 81.0}
+    assert cut_info(SimpleNamespace(core=SimpleNamespace(cut_summary=lambda: {"fragments": 2}))) == {"fragments": 2}
+    assert cut_info(SimpleNamespace(core=SimpleNamespace(engine=SimpleNamespace()))) is None

@@ -31,12 +31,13 @@ from dqlstm.training.run import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     METRICS_FILE,
-    _check_out_dir,
-    _config_differences,
-    _cut_info,
-    _is_tty,
-    _write_atomic,
-    _write_json,
+    check_out_dir,
+    config_differences,
+    cut_info,
+    intra_op_threads,
+    is_tty,
+    write_atomic,
+    write_json,
 )
 from dqlstm.training.seeding import rng_state, seed_everything, set_rng_state
 
@@ -100,7 +101,7 @@ def _check_resume(out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     ckpt = torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{out / CHECKPOINT_FILE}: not a federated checkpoint (format {ckpt.get('format')!r})")
-    diffs = [d for d in _config_differences(ckpt["config"], cfg) if not d.startswith(RESUMABLE_CHANGES)]
+    diffs = [d for d in config_differences(ckpt["config"], cfg) if not d.startswith(RESUMABLE_CHANGES)]
     if diffs:
         raise ValueError(
             f"cannot resume {out}: the config differs from the checkpoint's in "
@@ -122,16 +123,10 @@ def run_federated(
     out = Path(out_dir)
     cfg = json.loads(json.dumps(cfg, default=str))  # a private, JSON-clean copy
     cfg.setdefault("run", {})["out"] = str(out)
-    clear = _check_out_dir(out, resume, force)
+    clear = check_out_dir(out, resume, force)
     checkpoint = _check_resume(out, cfg) if resume else None
-    threads_before = torch.get_num_threads()
-    threads = int(cfg["train"].get("threads", 1))
-    if threads > 0:
-        torch.set_num_threads(threads)  # tiny models: extra intra-op threads only add sync cost
-    try:
+    with intra_op_threads(int(cfg["train"].get("threads", 1))):
         return _run(cfg, out, checkpoint, clear, quiet)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _run(
@@ -146,7 +141,7 @@ def _run(
         "rounds": [],
         "num_parameters": count_parameters(model),
         "config": cfg,
-        "cut": _cut_info(getattr(model, "regressor", model)),
+        "cut": cut_info(getattr(model, "regressor", model)),
         "model": {"kind": cfg["model"]["kind"], "class": type(model).__name__},
         "task": {"kind": task.kind, **task.info},
         "clients": [{"client": c.client_id, "num_samples": c.num_samples} for c in server.clients],
@@ -184,14 +179,14 @@ def _run(
             "metrics": metrics,
             "config": cfg,
         }
-        _write_atomic(out / CHECKPOINT_FILE, lambda p: torch.save(state, p))
+        write_atomic(out / CHECKPOINT_FILE, lambda p: torch.save(state, p))
 
     bar = tqdm(
         total=total,
         initial=start,
         desc=f"federated {cfg['model']['kind']} {task.name}",
         unit="round",
-        disable=quiet or not _is_tty(),
+        disable=quiet or not is_tty(),
         leave=True,
     )
     try:
@@ -199,7 +194,7 @@ def _run(
             row = server.run_round(round_no).to_dict()
             metrics["rounds"].append(row)
             save_checkpoint(round_no)
-            _write_json(out / METRICS_FILE, metrics)
+            write_json(out / METRICS_FILE, metrics)
             bar.update(1)
             post = {"test_loss": f"{row['test_loss']:.3g}"}
             if row.get("test_auc") is not None:
@@ -213,7 +208,7 @@ def _run(
     metrics["finished"] = True
     if not metrics["rounds"]:
         save_checkpoint(0)
-    _write_json(out / METRICS_FILE, metrics)
+    write_json(out / METRICS_FILE, metrics)
     loss_name = "binary cross-entropy" if task.kind == "classification" else "MSE"
     title = (
         f"FedAvg {metrics['model']['kind']} on {task.name}: {fed['clients']} clients "

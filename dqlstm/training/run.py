@@ -10,11 +10,12 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,17 +54,17 @@ class RunResult:
     epochs_run: int  # epochs trained by this call (0 if resumed a finished run)
 
 
-def _write_atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    _write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
 
-def _config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     diffs = []
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section, {}), new.get(section, {})
@@ -96,7 +97,20 @@ def _existing_run(out: Path) -> str | None:
     return None
 
 
-def _check_out_dir(out: Path, resume: bool, force: bool) -> bool:
+@contextlib.contextmanager
+def intra_op_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads for a run (``0``: leave torch's default), restored afterwards.
+    Tiny matmuls: extra threads only add sync cost (10x on a busy box), so runs default to 1."""
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_out_dir(out: Path, resume: bool, force: bool) -> bool:
     """Fail early if ``out`` cannot take this run; return whether old run files must go."""
     if resume and force:
         raise ValueError("--resume and --force contradict each other: resume keeps the run, force replaces it")
@@ -123,7 +137,7 @@ def _clear_run_files(out: Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-def _cut_info(model: nn.Module) -> dict[str, Any] | None:
+def cut_info(model: nn.Module) -> dict[str, Any] | None:
     """How the core's engine cuts its circuits (``None`` when nothing is cut).
 
     Looks for ``cut_summary()`` (or a ``cut_summary`` dict) on the core or its
@@ -144,7 +158,7 @@ def _cut_info(model: nn.Module) -> dict[str, Any] | None:
     return None
 
 
-def _is_tty() -> bool:
+def is_tty() -> bool:
     return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
 
 
@@ -161,7 +175,7 @@ def run_training(
     cfg = json.loads(json.dumps(cfg, default=str))  # a private, JSON-clean copy
     cfg.setdefault("run", {})["out"] = str(out)
     train_cfg = cfg["train"]
-    clear = _check_out_dir(out, resume, force)
+    clear = check_out_dir(out, resume, force)
 
     checkpoint = None
     if resume:
@@ -169,7 +183,7 @@ def run_training(
         checkpoint = torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{out / CHECKPOINT_FILE}: unsupported checkpoint format {checkpoint.get('format')!r}")
-        diffs = _config_differences(checkpoint["config"], cfg)
+        diffs = config_differences(checkpoint["config"], cfg)
         if diffs:
             raise ValueError(
                 f"cannot resume {out}: the config differs from the checkpoint's in "
@@ -177,14 +191,8 @@ def run_training(
                 + " (only train.epochs may change on resume)"
             )
 
-    threads_before = torch.get_num_threads()
-    if int(train_cfg.get("threads", 1)) > 0:
-        # Tiny matmuls: extra intra-op threads only add sync cost (10x on a busy box).
-        torch.set_num_threads(int(train_cfg.get("threads", 1)))
-    try:
+    with intra_op_threads(int(train_cfg.get("threads", 1))):
         return _train(cfg, out, checkpoint, clear, quiet)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _train(
@@ -204,7 +212,7 @@ def _train(
         "epochs": [],
         "num_parameters": count_parameters(model),
         "config": cfg,
-        "cut": _cut_info(model),
+        "cut": cut_info(model),
         "model": {"kind": cfg["model"]["kind"], "class": type(getattr(model, "core", model)).__name__},
         "data": {
             "name": data.name,
@@ -244,7 +252,7 @@ def _train(
             "metrics": metrics,
             "config": cfg,
         }
-        _write_atomic(out / CHECKPOINT_FILE, lambda p: torch.save(state, p))
+        write_atomic(out / CHECKPOINT_FILE, lambda p: torch.save(state, p))
 
     batch_size = int(train_cfg["batch_size"])
     bar = tqdm(
@@ -252,7 +260,7 @@ def _train(
         initial=start_epoch,
         desc=f"{cfg['model']['kind']} {data.name}",
         unit="epoch",
-        disable=quiet or not _is_tty(),
+        disable=quiet or not is_tty(),
         leave=True,
     )
     try:
@@ -271,9 +279,9 @@ def _train(
                     "train_seconds": train_seconds,
                 }
             )
-            metrics["cut"] = _cut_info(model)  # sampled mode: shots executed so far
+            metrics["cut"] = cut_info(model)  # sampled mode: shots executed so far
             save_checkpoint(epoch)
-            _write_json(out / METRICS_FILE, metrics)
+            write_json(out / METRICS_FILE, metrics)
             bar.update(1)
             bar.set_postfix(train=f"{train_loss:.2e}", test=f"{test_loss:.2e}")
     finally:
@@ -288,8 +296,8 @@ def _train(
         "test_loss": float(torch.nn.functional.mse_loss(test_pred, y_test)),
     }
     metrics["finished"] = True
-    metrics["cut"] = _cut_info(model)
-    _write_json(out / METRICS_FILE, metrics)
+    metrics["cut"] = cut_info(model)
+    write_json(out / METRICS_FILE, metrics)
     train_idx, test_idx = data.target_indices()
     title = f"{data.name}: {metrics['model']['class']} ({metrics['num_parameters']} parameters)"
     plot_predictions(
