@@ -17,7 +17,7 @@ import argparse
 import time
 
 import torch
-from machine import write_json
+from machine import RESULTS, write_json
 
 from dqlstm.circuits import build_vqc
 from dqlstm.cutting import CutExactEngine
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 and 40 qubits, one layer")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    parser.add_argument("--out", default="experiments/results/bench_cut_exact.json")
+    parser.add_argument("--out", default=str(RESULTS / "bench_cut_exact.json"))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

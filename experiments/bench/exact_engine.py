@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import torch
-from machine import write_json
+from machine import RESULTS, write_json
 from qiskit.quantum_info import Statevector
 
 from dqlstm.models import QLSTM
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 qubits only, fewer repeats")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (training uses 1 by default)")
-    parser.add_argument("--out", default="experiments/results/bench_exact_engine.json")
+    parser.add_argument("--out", default=str(RESULTS / "bench_exact_engine.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     configs = [(4, 2)] if args.quick else [(4, 2), (6, 2), (8, 2)]

@@ -12,6 +12,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+RESULTS = Path(__file__).resolve().parents[1] / "results"  # experiments/results, whatever the cwd
+
 
 def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {

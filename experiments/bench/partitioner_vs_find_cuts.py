@@ -14,9 +14,7 @@ Writes experiments/results/bench_partitioner.json.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -32,6 +30,7 @@ from qiskit import QuantumCircuit  # noqa: E402
 from dqlstm.circuits import build_vqc  # noqa: E402
 from partitioner import plan_cuts  # noqa: E402
 from partitioner.baseline import find_cuts_positions  # noqa: E402
+from machine import RESULTS, write_json  # noqa: E402
 
 
 def random_circuit(n: int, gates: int, seed: int) -> QuantumCircuit:
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few small instances (about a minute)")
     parser.add_argument("--repeats", type=int, default=3, help="plan_cuts timings per instance (median)")
-    parser.add_argument("--out", default=str(ROOT / "experiments/results/bench_partitioner.json"))
+    parser.add_argument("--out", default=str(RESULTS / "bench_partitioner.json"))
     args = parser.parse_args(argv)
 
     rows = []
@@ -170,14 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "partitioner.plan_cuts vs qiskit_addon_cutting.find_cuts",
         "quick": args.quick,
         "repeats": args.repeats,
-        "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "summary": summary,
         "rows": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_json(args.out, result)
     return 0
 
 

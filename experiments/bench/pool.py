@@ -11,9 +11,7 @@ jobs run in a plain loop. Writes ``experiments/results/bench_pool.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere in the checkout
     sys.path.insert(0, str(ROOT))
 
 from backends import AerQPU, QPUPool, as_pub, derive_seed  # noqa: E402
+from machine import RESULTS, write_json  # noqa: E402
 
 SEED = 2024
 
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings per setting")
     parser.add_argument("--engines", default="local,process",
                         help="comma-separated engines to compare: local, process, ray")
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "bench_pool.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench_pool.json")
     args = parser.parse_args(argv)
     setup = (dict(width=6, layers=2, cuts=1, batch=4, shots=200) if args.quick
              else dict(width=8, layers=2, cuts=2, batch=4, shots=400))
@@ -153,7 +152,6 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "backends.QPUPool, Aer QPUs (1 simulator thread each)",
         "speedup_note": "throughput needs free cores: compare with load_average_1min (cpus = 2)",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "setup": {**setup, "num_pubs": len(pubs), "max_width": width, "repeats": repeats},
         "bare_loop_seconds": round(direct, 4),
         "pool_overhead_vs_bare_loop": round(one["wall_seconds"] / direct - 1, 4),
@@ -172,9 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         util = " ".join(f"{k}={v:.0%}" for k, v in run["utilisation"].items())
         print(f"{run['engine']:>8} {run['qpus']:>4} {run['wall_seconds']:>8.3f} "
               f"{run['throughput_pubs_per_s']:>8.1f} {run['speedup_vs_local_1']:>8.2f}  {util}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_json(args.out, report)
     return report
 
 

@@ -39,8 +39,8 @@ from qiskit.primitives import BitArray, DataBin, PrimitiveResult, SamplerPubResu
 from qiskit_addon_cutting import reconstruct_expectation_values
 
 from dqlstm.cutting.sampled import SampledCutExecutor, run_pubs
+from machine import RESULTS
 
-RESULTS = Path(__file__).resolve().parents[1] / "results" / "bench_reconstruct.json"
 
 
 def circuit(num_qubits: int, cuts: int) -> QuantumCircuit:
@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--ref-max-shots", type=float, default=2e7)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--out", type=Path, default=RESULTS / "bench_reconstruct.json")
     args = ap.parse_args()
     if args.quick:
         args.cuts, args.batch, args.shots = [1, 2], 2, 1000
