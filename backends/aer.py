@@ -13,7 +13,7 @@ from qiskit_aer.noise import NoiseModel
 from qiskit_aer.primitives import SamplerV2
 
 from .errors import BackendConfigError
-from .noise import NoiseSpec, noise_from_config
+from .noise import noise_from_config
 from .pub import Pub
 from .qpu import QPU, TranspileCache, rebind_for
 

@@ -7,7 +7,9 @@ Pipeline (each stage only ever lowers :math:`\\log \\prod \\gamma^2`):
 2. Qubits joined by uncuttable gates are contracted into clusters.
 3. Gate cuts: greedy growth + k-way Kernighan-Lin with restarts; then, while
    the cluster count is at most ``exact_limit``, branch and bound seeded with
-   that cost (exact when it finishes within ``node_limit`` nodes).
+   that cost (exact when it finishes within ``node_limit`` nodes). For a single
+   QPU size, partitions into smaller parts (which fit too) are searched as well
+   and kept where cheaper, so that a larger QPU rarely gets a costlier plan.
 4. Wire cuts: each of the best few qubit partitions is refined on the
    time-expanded circuit (Fiduccia-Mattheyses moves of run prefixes/suffixes,
    :mod:`partitioner.segments`) and by re-planning single qubits' timelines
@@ -33,7 +35,7 @@ from .costs import wire_cut_cost
 from .errors import PlanError
 from .model import build_model
 from .plan import CutPlan
-from .qubit_search import EPS, branch_and_bound, build_qubit_problem, kl_partition
+from .qubit_search import EPS, LADDER_SIZES, branch_and_bound, build_qubit_problem, kl_partition, kl_smaller_sizes
 from .segments import build_event_graph, fm_refine
 from .wires import merge_candidates, refine_wires, timelines_from_qubits, total_cost, widths
 
@@ -99,8 +101,6 @@ def plan_cuts(
         if exact.part is not None:
             candidates.insert(0, (exact.cost, exact.part))
         gate_optimal = exact.complete
-        if caps.unlimited and not exact.complete and candidates:
-            _smaller_qpu_optima(prob, caps, candidates, node_limit, stats)
         if not candidates:
             sizes = sorted(prob.sizes.tolist(), reverse=True)
             what = "qubit groups" if max(sizes) > 1 else "qubits"
@@ -109,6 +109,9 @@ def plan_cuts(
                 f"must share a QPU) fits the QPUs {list(caps.sizes)}"
                 + ("" if exact.complete else " (search budget exhausted)")
             )
+    # partitions into smaller parts fit a single QPU size too; they join (separately, below)
+    # only where cheaper, so they can never make the plan worse
+    smaller = _smaller_size_candidates(prob, caps, candidates, stats, node_limit)
     t_exact = time.perf_counter()
 
     wire = wire_cut_cost().weight
@@ -119,7 +122,7 @@ def plan_cuts(
         slots = np.array(caps.slots(n), dtype=np.int64)
     events = build_event_graph(model, wire) if wire_cuts else None
 
-    def local_search(seq: list) -> tuple[list, float]:
+    def local_search(seq: list, rng: np.random.Generator) -> tuple[list, float]:
         if not wire_cuts:
             return seq, total_cost(model, seq, wire)
         # alternate the two neighbourhoods; stop as soon as one finds nothing
@@ -141,24 +144,33 @@ def plan_cuts(
         # cheapest first, then fewer wire cuts
         return (round(total * 1e6), sum(int(np.count_nonzero(t[1:] != t[:-1])) for t in seq))
 
-    best_seq, best_key = None, None
-    for cost, part in candidates[:3]:
-        seq, total = local_search(timelines_from_qubits(model, part[list(prob.cluster_of)]))
-        if best_key is None or key(seq, total) < best_key:
-            best_seq, best_key = seq, key(seq, total)
-    # perturb: merge parts that fit together (never costs more), then search again
-    for _ in range(merges if wire_cuts else 0):
-        improved = False
-        for _link, keep, drop in merge_candidates(model, best_seq, slots, wire)[:2]:
-            merged = [np.where(t == drop, keep, t) for t in best_seq]
-            if np.any(widths(merged, len(slots)) > slots):
-                continue
-            seq, total = local_search(merged)
-            if key(seq, total) < best_key:
-                best_seq, best_key, improved = seq, key(seq, total), True
+    def search(starts: list, rng: np.random.Generator) -> tuple[list | None, tuple | None]:
+        best_seq, best_key = None, None
+        for cost, part in starts:
+            seq, total = local_search(timelines_from_qubits(model, part[list(prob.cluster_of)]), rng)
+            if best_key is None or key(seq, total) < best_key:
+                best_seq, best_key = seq, key(seq, total)
+        # perturb: merge parts that fit together (never costs more), then search again
+        for _ in range(merges if wire_cuts else 0):
+            improved = False
+            for _link, keep, drop in merge_candidates(model, best_seq, slots, wire)[:2]:
+                merged = [np.where(t == drop, keep, t) for t in best_seq]
+                if np.any(widths(merged, len(slots)) > slots):
+                    continue
+                seq, total = local_search(merged, rng)
+                if key(seq, total) < best_key:
+                    best_seq, best_key, improved = seq, key(seq, total), True
+                    break
+            if not improved:
                 break
-        if not improved:
-            break
+        return best_seq, best_key
+
+    best_seq, best_key = search(candidates[:3], rng)
+    if smaller:  # own generator: the main search above runs exactly as without them
+        seq, k = search(smaller, np.random.default_rng(None if seed is None else seed + 1))
+        stats["smaller_sizes"]["used"] = k < best_key
+        if k < best_key:
+            best_seq, best_key = seq, k
     assert best_seq is not None
     w = widths(best_seq, len(slots))
     assert np.all(w <= slots), "search produced an overfull part"
@@ -184,20 +196,31 @@ def plan_cuts(
     return plan
 
 
-def _smaller_qpu_optima(prob, caps: Capacities, candidates: list, node_limit: int, stats: dict) -> None:
-    """The exact search ran out of budget: an exact optimum for smaller QPUs also fits these.
+def _smaller_size_candidates(prob, caps: Capacities, candidates: list, stats: dict, node_limit: int) -> list:
+    """Partitions into parts smaller than a single QPU size that cost less than ``candidates``.
 
-    From the next smaller size down, branch and bound under the best cost so far; a
-    cheaper assignment joins ``candidates``, and a search that completes ends the
-    ladder (nothing smaller can beat an optimum for a larger size).
+    Kernighan-Lin from every one of the last :data:`LADDER_SIZES` smaller sizes; and when the
+    exact search at the QPU size ran out of budget, branch and bound at smaller sizes from
+    the next one down, until one completes (no smaller size can beat an optimum for a
+    larger one). Best effort: a cheaper smaller-size plan found by a random restart or by
+    wire refinement is not carried up.
     """
+    if not caps.unlimited or not candidates:
+        return []
     best = candidates[0][0]
-    for size in range(caps.sizes[0] - 1, int(prob.sizes.max()) - 1, -1):
-        exact = branch_and_bound(prob, Capacities.parse(size), upper=best, node_limit=node_limit)
-        stats["bb_nodes"] = stats.get("bb_nodes", 0) + exact.nodes
-        if exact.part is not None and exact.cost < best - EPS:
-            candidates.insert(0, (exact.cost, exact.part))
-            best = exact.cost
-            stats["smaller_qpu_optimum"] = size
-        if exact.complete:
-            return
+    found = kl_smaller_sizes(prob, caps)
+    info = {"sizes": [max(int(prob.sizes.max()), caps.sizes[0] - LADDER_SIZES), caps.sizes[0] - 1],
+            "bb_nodes": 0, "bb_complete_at": None}
+    if stats.get("bb_complete") is False:
+        for size in range(caps.sizes[0] - 1, max(int(prob.sizes.max()), caps.sizes[0] - LADDER_SIZES) - 1, -1):
+            exact = branch_and_bound(prob, Capacities.parse(size), upper=best, node_limit=node_limit)
+            info["bb_nodes"] += exact.nodes
+            if exact.part is not None:
+                found.append((exact.cost, exact.part))
+            if exact.complete:
+                info["bb_complete_at"] = size
+                break
+    cheaper = sorted((cp for cp in found if cp[0] < best - EPS), key=lambda cp: cp[0])[:2]
+    info["used"] = False
+    stats["smaller_sizes"] = info
+    return cheaper

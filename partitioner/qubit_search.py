@@ -261,20 +261,39 @@ def kl_partition(
         the labels index ``caps.slots(num_clusters)``. Empty if nothing fits.
     """
     slots = np.array(caps.slots(len(prob.sizes)), dtype=np.int64)
-    found: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
     starts = [_greedy_growth(prob, slots, None if r == 0 else rng) for r in range(restarts + 1)]
-    if caps.unlimited:
-        # a partition into smaller parts also fits: start from the best one for every smaller
-        # part size too, so a larger QPU never gets a worse plan because growth filled it
-        # across a cheap boundary
-        for size in range(int(prob.sizes.max()), int(slots[0])):
-            small = np.minimum(slots, size)
-            start = _greedy_growth(prob, small, None)
-            starts.append(None if start is None else _kl_refine(prob, small, start, True))
+    return _refined(prob, slots, starts, caps.unlimited, keep)
+
+
+LADDER_SIZES = 8  # smaller part sizes tried below a single QPU size (bounds the extra time)
+
+
+def kl_smaller_sizes(prob: QubitProblem, caps: Capacities, keep: int = 3) -> list[tuple[float, np.ndarray]]:
+    """Partitions into parts smaller than a single QPU size (which fit it too), refined at that size.
+
+    For each of the :data:`LADDER_SIZES` sizes below ``caps.sizes[0]``: deterministic
+    growth, Kernighan-Lin at the smaller size, then at the QPU size. Growth at the full
+    size can fill a QPU across a cheap boundary (e.g. modules of 3 on 5-qubit QPUs); these
+    starts keep the cheap boundaries. Best effort: a better plan for a smaller size found
+    by a random restart or by wire refinement is not carried up.
+    """
+    if not caps.unlimited:
+        return []
+    slots = np.array(caps.slots(len(prob.sizes)), dtype=np.int64)
+    starts = []
+    for size in range(max(int(prob.sizes.max()), int(slots[0]) - LADDER_SIZES), int(slots[0])):
+        small = np.minimum(slots, size)
+        start = _greedy_growth(prob, small, None)
+        starts.append(None if start is None else _kl_refine(prob, small, start, True))
+    return _refined(prob, slots, starts, True, keep)
+
+
+def _refined(prob: QubitProblem, slots: np.ndarray, starts: list, unlimited: bool, keep: int):
+    found: dict[tuple[int, ...], tuple[float, np.ndarray]] = {}
     for start in starts:
         if start is None:
             continue
-        part = _kl_refine(prob, slots, start, caps.unlimited)
+        part = _kl_refine(prob, slots, start, unlimited)
         found.setdefault(_canonical(part), (prob.cut_weight(part), part))
     return sorted(found.values(), key=lambda cp: cp[0])[:keep]
 

@@ -1,6 +1,5 @@
 """DistributedQLSTM and the [qpus] wiring: cut modes against the uncut exact QLSTM."""
 
-import numpy as np
 import pytest
 import torch
 

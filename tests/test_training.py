@@ -171,6 +171,23 @@ def test_resume_equals_uninterrupted_qlstm(tmp_path):
     resume_matches_uninterrupted(tmp_path, "qlstm", total=2, first=1)
 
 
+def test_a_run_of_the_other_kind_or_an_unreadable_one_is_named_and_force_clears_it(tmp_path):
+    out = tmp_path / "fed"
+    out.mkdir()
+    (out / METRICS_FILE).write_text(json.dumps({"rounds": [{}], "finished": True, "config": {"federated": {"rounds": 1}}}))
+    (out / "rounds.png").write_bytes(b"png")
+    with pytest.raises(FileExistsError, match=r"a finished federated run \(1/1 rounds\)"):
+        run_training(tiny_cfg(epochs=1), out, quiet=True)
+    run_training(tiny_cfg(epochs=1), out, force=True, quiet=True)
+    assert not (out / "rounds.png").exists()  # the old run's files go, whatever its kind
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / METRICS_FILE).write_bytes(b"\xff\xfe not json")
+    with pytest.raises(FileExistsError, match="unreadable metrics.json"):
+        run_training(tiny_cfg(epochs=1), bad, quiet=True)
+    run_training(tiny_cfg(epochs=1), bad, force=True, quiet=True)
+
+
 def test_overwrite_protection_and_resume_errors(tmp_path):
     out = tmp_path / "run"
     run_training(tiny_cfg(epochs=1), out, quiet=True)

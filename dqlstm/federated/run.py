@@ -31,7 +31,9 @@ from dqlstm.training.run import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     METRICS_FILE,
+    ROUNDS_PLOT,
     check_out_dir,
+    clear_run_files,
     config_differences,
     cut_info,
     intra_op_threads,
@@ -41,8 +43,6 @@ from dqlstm.training.run import (
 )
 from dqlstm.training.seeding import rng_state, seed_everything, set_rng_state
 
-ROUNDS_PLOT = "rounds.png"
-RUN_FILES = (METRICS_FILE, CONFIG_FILE, CHECKPOINT_FILE, ROUNDS_PLOT)
 CHECKPOINT_FORMAT = "federated-1"
 RESUMABLE_CHANGES = ("federated.rounds", "run.out")
 
@@ -161,8 +161,7 @@ def _run(
         raise ValueError(f"{out} already ran {start} rounds; cannot resume to fewer (federated.rounds = {total})")
     # Data, clients and models are built: only now touch the folder (a bad config leaves no trace).
     if clear:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+        clear_run_files(out)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / CONFIG_FILE)
     if checkpoint is None:

@@ -13,28 +13,25 @@ from typing import Any
 import torch
 
 from dqlstm.config import ConfigError, read_toml
+from dqlstm.training.run import intra_op_threads
 
 
 @contextlib.contextmanager
 def study_torch_settings(threads: int = 1) -> Iterator[None]:
     """One intra-op thread and opt_einsum's greedy path search, restored afterwards.
 
-    Why greedy: the exact engine's backward contracts ~n operands with
-    ``torch.einsum``; torch's default ``auto`` strategy runs opt_einsum's
-    branch-and-bound path search on every call, which costs ~10x the
-    contraction itself at 6 qubits. Greedy paths give the same values
-    (to rounding) at a fraction of the cost.
+    Why greedy: cut-exact contracts its fragments with ``torch.einsum``; torch's
+    default ``auto`` strategy runs opt_einsum's branch-and-bound path search on
+    every call, which can cost several times the contraction itself. Greedy paths
+    give the same values (to rounding) at a fraction of the cost.
     """
-    threads_before = torch.get_num_threads()
     strategy_before = torch.backends.opt_einsum.strategy
-    if threads > 0:
-        torch.set_num_threads(threads)
     if torch.backends.opt_einsum.is_available():
         torch.backends.opt_einsum.strategy = "greedy"
     try:
-        yield
+        with intra_op_threads(threads):
+            yield
     finally:
-        torch.set_num_threads(threads_before)
         if torch.backends.opt_einsum.is_available():
             torch.backends.opt_einsum.strategy = strategy_before
 

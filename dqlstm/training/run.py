@@ -36,7 +36,9 @@ CONFIG_FILE = "config.toml"
 CHECKPOINT_FILE = "checkpoint.pt"
 PREDICTIONS_PLOT = "predictions.png"
 LOSS_PLOT = "loss.png"
-RUN_FILES = (METRICS_FILE, CONFIG_FILE, CHECKPOINT_FILE, PREDICTIONS_PLOT, LOSS_PLOT)
+ROUNDS_PLOT = "rounds.png"  # written by federated runs
+# every file a run of either kind writes: --force clears them all, whichever kind was there
+RUN_FILES = (METRICS_FILE, CONFIG_FILE, CHECKPOINT_FILE, PREDICTIONS_PLOT, LOSS_PLOT, ROUNDS_PLOT)
 CHECKPOINT_FORMAT = 1
 
 # Keys that may differ between a run and its resumption.
@@ -88,10 +90,10 @@ def _existing_run(out: Path) -> str | None:
             else:
                 kind, unit, done = "run", "epochs", len(m.get("epochs", []))
                 total = config.get("train", {}).get("epochs", "?")
-            state = "finished" if m.get("finished") else "unfinished"
-            return f"a {state} {kind} ({done}/{total} {unit})"
-        except (json.JSONDecodeError, AttributeError, TypeError):
-            return "a run (unreadable metrics.json)"
+            state = "a finished" if m.get("finished") else "an unfinished"
+            return f"{state} {kind} ({done}/{total} {unit})"
+        except (ValueError, OSError, AttributeError, TypeError):  # ValueError: bad JSON or bytes
+            return f"a run (unreadable {METRICS_FILE})"
     if (out / CHECKPOINT_FILE).is_file():
         return "a run checkpoint"
     return None
@@ -131,7 +133,7 @@ def check_out_dir(out: Path, resume: bool, force: bool) -> bool:
     return False
 
 
-def _clear_run_files(out: Path) -> None:
+def clear_run_files(out: Path) -> None:
     # Only the files a run writes: anything else the user put there stays.
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
@@ -238,7 +240,7 @@ def _train(
         )
     # Data and model are built: only now touch the folder (a bad config leaves no trace).
     if clear:
-        _clear_run_files(out)
+        clear_run_files(out)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / CONFIG_FILE)
 

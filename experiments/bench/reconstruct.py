@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from qiskit.primitives import BitArray, DataBin, PrimitiveResult, SamplerPubResu
 from qiskit_addon_cutting import reconstruct_expectation_values
 
 from dqlstm.cutting.sampled import SampledCutExecutor, run_pubs
-from machine import RESULTS
+from machine import RESULTS, machine_info
 
 
 
@@ -195,8 +194,7 @@ def main() -> None:
         "batch": args.batch,
         "source": args.source,
         "quick": args.quick,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        "machine": machine_info(),
         "rows": rows,
     }
     # one entry per results source (and quick mode); other entries are kept
