@@ -91,6 +91,23 @@ def _hermitian(a: np.ndarray) -> np.ndarray:
     return a.conj().swapaxes(-1, -2)
 
 
+def _monomial(T: np.ndarray, gather: np.ndarray, phase: np.ndarray | None, axis: int) -> np.ndarray:
+    """``S T`` for a monomial ``S`` acting along ``axis``: ``out[k] = phase[k] T[gather[k]]``."""
+    T = np.take(T, gather, axis=axis)
+    return T if phase is None else T * phase.reshape((-1,) + (1,) * (T.ndim - 1 - axis % T.ndim))
+
+
+def _monomial_adjoint(lam: np.ndarray, gather: np.ndarray, phase: np.ndarray | None, axis: int) -> np.ndarray:
+    """``S^H lam``: entries go back where they came from, with conjugate phases."""
+    if phase is not None:
+        lam = lam * phase.conj().reshape((-1,) + (1,) * (lam.ndim - 1 - axis % lam.ndim))
+    back = np.empty_like(lam)
+    where = [slice(None)] * lam.ndim
+    where[axis] = gather
+    back[tuple(where)] = lam
+    return back
+
+
 def _rotation(name: str, theta: np.ndarray, cdt) -> np.ndarray:
     """``exp(-i theta P / 2)`` for constant angles ``theta (nq,)``: ``(nq, 2, 2)``."""
     half = np.asarray(theta, dtype=np.float64)[:, None, None] / 2
@@ -341,9 +358,8 @@ class BlockPlan:
         for step in self.steps:
             if step[0] == "mono":
                 _, gather, phase = step
-                T = np.broadcast_to(np.eye(D, dtype=self.cdt)[gather], (G, D, D)) if T is None else T[:, gather]
-                if phase is not None:
-                    T = T * phase[:, None]
+                start = np.broadcast_to(np.eye(D, dtype=self.cdt), (G, D, D)) if T is None else T
+                T = _monomial(start, gather, phase, axis=1)
                 tape.append(None)
                 continue
             _, g, a, b, qubits, _ = step
@@ -360,11 +376,8 @@ class BlockPlan:
         lam = grad_w
         for j in range(len(self.steps) - 1, self.first_layer - 1, -1):
             step = self.steps[j]
-            if step[0] == "mono":  # S^H sends rows back where they came from
-                _, gather, phase = step
-                back = np.empty_like(lam)
-                back[:, gather] = lam if phase is None else lam * phase.conj()[:, None]
-                lam = back
+            if step[0] == "mono":
+                lam = _monomial_adjoint(lam, step[1], step[2], axis=1)
                 continue
             _, g, a, b, _, partial = step
             K, prefix = tape[j]
@@ -399,8 +412,7 @@ class BlockPlan:
         outs = []
         for step, op in zip(self.steps, ops):
             if op is None:
-                _, gather, phase = step
-                T = T[..., gather] if phase is None else T[..., gather] * phase
+                T = _monomial(T, step[1], step[2], axis=-1)
                 outs.append(None)
                 continue
             after = []
@@ -415,10 +427,7 @@ class BlockPlan:
         for j in range(len(self.steps) - 1, -1, -1):
             step, op = self.steps[j], ops[j]
             if op is None:
-                _, gather, phase = step
-                back = np.empty_like(lam)
-                back[..., gather] = lam if phase is None else lam * phase.conj()
-                lam = back
+                lam = _monomial_adjoint(lam, step[1], step[2], axis=-1)
                 continue
             _, g, a, _, qubits, _ = step
             for (low, size, K, members), out in zip(reversed(op), reversed(outs[j])):
@@ -464,7 +473,7 @@ class EncodingPlan:
     def __init__(self, encoding: list[SingleLayer], n: int, dtype: torch.dtype):
         if not self.supports(encoding):
             raise ValueError("EncodingPlan takes input-only layers of constant gates and rx/ry/rz rotations")
-        self.n, self.cdt = n, NUMPY_DTYPES[dtype][0]
+        self.n, (self.cdt, self.rdt) = n, NUMPY_DTYPES[dtype]
         self.layers = [(layer_plan(layer, dtype, column=True), list(layer.qubits)) for layer in encoding]
         self.whole = len(encoding) == 1 and encoding[0].qubits == tuple(range(n))
 
@@ -487,12 +496,13 @@ class EncodingPlan:
             tapes.append(tape)
         return cols, tapes
 
-    def backward(self, tapes, traces: np.ndarray, grad_angles: np.ndarray) -> None:
-        """Add ``dL/dangles`` to ``grad_angles (P, num_inputs)``, given ``traces = R a^H (P, n, 2, 2)``
-        for the gradient ``R`` in the columns ``a``."""
-        grads = {INPUT: grad_angles}
+    def backward(self, tapes, traces: np.ndarray, num_inputs: int) -> np.ndarray:
+        """``dL/dangles (P, num_inputs)``, given ``traces = R a^H (P, n, 2, 2)`` for the gradient
+        ``R`` in the columns ``a``."""
+        grad_angles = np.zeros((traces.shape[0], num_inputs), dtype=self.rdt)
         for (plan, qubits), tape in zip(self.layers, tapes):
-            plan.backward(tape, traces if self.whole else traces[:, qubits], grads)
+            plan.backward(tape, traces if self.whole else traces[:, qubits], {INPUT: grad_angles})
+        return grad_angles
 
 
 def encoding_plan(program, dtype: torch.dtype) -> EncodingPlan | None:

@@ -81,8 +81,7 @@ class EncodedExpectation(torch.autograd.Function):
             if ctx.encoding is None:
                 grad_x = torch.from_numpy((traces @ cols[..., None])[..., 0])
             else:
-                grad_angles = np.zeros((cols.shape[0], ctx.num_inputs), dtype=zdiag.dtype)
-                ctx.encoding.backward(ctx.encoding_tape, traces, grad_angles)
+                grad_angles = ctx.encoding.backward(ctx.encoding_tape, traces, ctx.num_inputs)
                 grad_x = torch.from_numpy(grad_angles).to(ctx.x_dtype)
         return grad_x, grad_unitary, None, None, None
 
@@ -127,7 +126,7 @@ class EncodedBlockExpectation(torch.autograd.Function):
             grad_w = torch.from_numpy(grads).to(ctx.weight_dtype)
         if ctx.needs_input_grad[0]:
             grad_psi = lam.sum(0) if ctx.groups == 1 else lam.reshape(-1, lam.shape[-1])
-            grad_angles = np.zeros((psi.shape[0], ctx.num_inputs), dtype=plan.rdt)
-            ctx.encoding.backward(ctx.encoding_tape, outer_partial_traces(grad_psi, psi), grad_angles)
-            grad_x = torch.from_numpy(grad_angles).to(ctx.x_dtype)
+            traces = outer_partial_traces(grad_psi, psi)
+            grad_x = torch.from_numpy(ctx.encoding.backward(ctx.encoding_tape, traces, ctx.num_inputs))
+            grad_x = grad_x.to(ctx.x_dtype)
         return grad_x, grad_w, None, None, None, None

@@ -85,6 +85,7 @@ class ExactEngine:
         # (D, n_obs) for diagonal observables, as the NumPy array the kernels take
         self.zdiag = None if diag is None else diag.numpy().astype(NUMPY_DTYPES[dtype][1])
         self._block_by_adjoint = block_differentiable_by_adjoint(self.program.block)
+        self._encoding_plan = encoding_plan(self.program, dtype)  # None: the encoding has other gates
 
     @property
     def num_inputs(self) -> int:
@@ -113,7 +114,7 @@ class ExactEngine:
         if narrow and self._block_by_adjoint:  # one autograd node
             unitary = BlockUnitary.apply(block_plan(self.program, self.dtype), weights)
             return PreparedCircuit(self, weights, None, unitary)
-        if self._block_by_adjoint and self.zdiag is not None and encoding_plan(self.program, self.dtype):
+        if self._block_by_adjoint and self.zdiag is not None and self._encoding_plan is not None:
             plan = block_plan(self.program, self.dtype)  # wide: the block applied to states, by chunks
             evaluated = plan.evaluate(to_numpy(weights, plan.rdt))
             chunked = (plan, evaluated, plan.chunk_operators(evaluated))
@@ -161,14 +162,11 @@ class PreparedCircuit:
         if angles.dtype not in (torch.float32, torch.float64):
             angles = angles.to(eng.real_dtype)
         shared = angles.ndim == 2
-        if self.block_unitary is not None and eng.zdiag is not None:
-            plan = encoding_plan(eng.program, eng.dtype)
-            if plan is not None:  # the hot path: one autograd node per call
-                flat = angles.reshape(-1, eng.num_inputs)
-                return EncodedExpectation.apply(flat, self.block_unitary, eng.zdiag, 1 if shared else G, plan)
+        plan, flat = eng._encoding_plan, angles.reshape(-1, eng.num_inputs)
+        if self.block_unitary is not None and eng.zdiag is not None and plan is not None:
+            # the hot path: one autograd node per call
+            return EncodedExpectation.apply(flat, self.block_unitary, eng.zdiag, 1 if shared else G, plan)
         if self.block_states is not None:
-            flat = angles.reshape(-1, eng.num_inputs)
-            plan = encoding_plan(eng.program, eng.dtype)
             return EncodedBlockExpectation.apply(
                 flat, self.weights, eng.zdiag, 1 if shared else G, plan, self.block_states
             )
