@@ -35,7 +35,14 @@ from .costs import wire_cut_cost
 from .errors import PlanError
 from .model import build_model
 from .plan import CutPlan
-from .qubit_search import EPS, LADDER_SIZES, branch_and_bound, build_qubit_problem, kl_partition, kl_smaller_sizes
+from .qubit_search import (
+    EPS,
+    branch_and_bound,
+    build_qubit_problem,
+    kl_partition,
+    kl_smaller_sizes,
+    ladder_sizes,
+)
 from .segments import build_event_graph, fm_refine
 from .wires import merge_candidates, refine_wires, timelines_from_qubits, total_cost, widths
 
@@ -199,7 +206,7 @@ def plan_cuts(
 def _smaller_size_candidates(prob, caps: Capacities, candidates: list, stats: dict, node_limit: int) -> list:
     """Partitions into parts smaller than a single QPU size that cost less than ``candidates``.
 
-    Kernighan-Lin from every one of the last :data:`LADDER_SIZES` smaller sizes; and when the
+    Kernighan-Lin from every size of :func:`ladder_sizes`; and when the
     exact search at the QPU size ran out of budget, branch and bound at smaller sizes from
     the next one down, until one completes (no smaller size can beat an optimum for a
     larger one). Best effort: a cheaper smaller-size plan found by a random restart or by
@@ -209,10 +216,10 @@ def _smaller_size_candidates(prob, caps: Capacities, candidates: list, stats: di
         return []
     best = candidates[0][0]
     found = kl_smaller_sizes(prob, caps)
-    info = {"sizes": [max(int(prob.sizes.max()), caps.sizes[0] - LADDER_SIZES), caps.sizes[0] - 1],
-            "bb_nodes": 0, "bb_complete_at": None}
+    sizes = ladder_sizes(prob, caps)
+    info = {"sizes": [sizes.start, sizes.stop - 1], "bb_nodes": 0, "bb_complete_at": None}
     if stats.get("bb_complete") is False:
-        for size in range(caps.sizes[0] - 1, max(int(prob.sizes.max()), caps.sizes[0] - LADDER_SIZES) - 1, -1):
+        for size in reversed(sizes):
             exact = branch_and_bound(prob, Capacities.parse(size), upper=best, node_limit=node_limit)
             info["bb_nodes"] += exact.nodes
             if exact.part is not None:

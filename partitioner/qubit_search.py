@@ -268,6 +268,11 @@ def kl_partition(
 LADDER_SIZES = 8  # smaller part sizes tried below a single QPU size (bounds the extra time)
 
 
+def ladder_sizes(prob: QubitProblem, caps: Capacities) -> range:
+    """The part sizes below a single QPU size that the smaller-size searches try."""
+    return range(max(int(prob.sizes.max()), caps.sizes[0] - LADDER_SIZES), caps.sizes[0])
+
+
 def kl_smaller_sizes(prob: QubitProblem, caps: Capacities, keep: int = 3) -> list[tuple[float, np.ndarray]]:
     """Partitions into parts smaller than a single QPU size (which fit it too), refined at that size.
 
@@ -281,7 +286,7 @@ def kl_smaller_sizes(prob: QubitProblem, caps: Capacities, keep: int = 3) -> lis
         return []
     slots = np.array(caps.slots(len(prob.sizes)), dtype=np.int64)
     starts = []
-    for size in range(max(int(prob.sizes.max()), int(slots[0]) - LADDER_SIZES), int(slots[0])):
+    for size in ladder_sizes(prob, caps):
         small = np.minimum(slots, size)
         start = _greedy_growth(prob, small, None)
         starts.append(None if start is None else _kl_refine(prob, small, start, True))
