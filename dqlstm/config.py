@@ -10,13 +10,17 @@ Sections and keys (defaults in brackets)::
     [model]  kind ["qlstm"] in lstm|qlstm, hidden_size [5], num_layers [1] (LSTM),
              n_qubits [4], ansatz ["chen2020"], layers [2], dressed [true],
              module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled,
-             max_qubits, shots (engine options of the cut-exact/sampled modes; unset = engine default)
+             max_qubits (QPU width the circuits are cut for; default: the widest [qpus] device,
+             else one module per QPU for the modular ansatz), shots [1000] (sampled only)
     [train]  optimizer ["rmsprop"] in rmsprop|adam, lr [0.01], epochs [100],
              batch_size [10], seed [0], threads [1] (torch intra-op threads;
              0 keeps torch's default - small models run fastest on one thread)
-    [qpus]   free-form; kept as given for the backends
+    [qpus]   the QPUs (schema in ``backends.config``), checked in every mode; cutting
+             modes cut for their widths and ``sampled`` runs on them
     [run]    out (output folder; the CLI defaults it to runs/<config stem>)
 
+A key that does not apply to the model is an error that names it (``n_qubits``
+for an LSTM, ``num_layers`` for a QLSTM, ``shots`` outside ``sampled``).
 A resolved config has every key filled in except those without meaning
 (``order`` for the oscillator, ``run.out`` until the CLI sets it): TOML has
 no null, so absent means "not applicable".
@@ -45,11 +49,13 @@ else:  # pragma: no cover - exercised on 3.10 only
 from dqlstm.circuits.ansatz import ANSATZE
 from dqlstm.data.dataset import DEFAULT_LENGTH, SCALE_FITS, TASKS, task_order
 from dqlstm.data.narma import NARMA_INPUTS
-from dqlstm.models.gate_engine import MODES
+from dqlstm.cutting.modes import MAX_SHOTS, MODES
 from dqlstm.models.regressor import MODEL_KINDS
 
 OPTIMIZERS = ("rmsprop", "adam")
 FREE_FORM_SECTIONS = ("qpus",)
+QLSTM_KEYS = ("n_qubits", "ansatz", "layers", "dressed", "module_size", "links", "mode", "max_qubits", "shots")
+LSTM_KEYS = ("num_layers",)
 
 
 class ConfigError(ValueError):
@@ -66,65 +72,68 @@ class Key:
     check: Callable[[Any], str | None] | None = None  # returns a problem or None
 
 
-def _positive(v: Any) -> str | None:
+def positive(v: Any) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
-def _non_negative(v: Any) -> str | None:
+def non_negative(v: Any) -> str | None:
     return None if v >= 0 else "must be >= 0"
 
 
-def _open_unit(v: Any) -> str | None:
+def open_unit(v: Any) -> str | None:
     return None if 0 < v < 1 else "must be strictly between 0 and 1"
 
 
-def _at_least(n: int) -> Callable[[Any], str | None]:
+def at_least(n: int) -> Callable[[Any], str | None]:
     return lambda v: None if v >= n else f"must be >= {n}"
 
 
-def _non_empty(v: Any) -> str | None:
+def shots_in_range(v: Any) -> str | None:
+    return None if 0 < v <= MAX_SHOTS else f"must be between 1 and {MAX_SHOTS:.0e}"
+
+
+def non_empty(v: Any) -> str | None:
     return None if str(v).strip() else "must not be empty"
 
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "data": {
         "task": Key(str, "narma5", choices=TASKS),
-        "order": Key(int, None, check=_positive),
-        "length": Key(int, None, check=_at_least(2)),
-        "window": Key(int, 4, check=_positive),
-        "train_fraction": Key(float, 0.67, check=_open_unit),
+        "order": Key(int, None, check=positive),
+        "length": Key(int, None, check=at_least(2)),
+        "window": Key(int, 4, check=positive),
+        "train_fraction": Key(float, 0.67, check=open_unit),
         "input": Key(str, "sine", choices=NARMA_INPUTS),
         "scale": Key(str, "all", choices=SCALE_FITS),
-        "seed": Key(int, None, check=_non_negative),
+        "seed": Key(int, None, check=non_negative),
     },
     "model": {
         "kind": Key(str, "qlstm", choices=MODEL_KINDS),
-        "hidden_size": Key(int, 5, check=_positive),
-        "num_layers": Key(int, 1, check=_positive),
-        "n_qubits": Key(int, 4, check=_positive),
+        "hidden_size": Key(int, 5, check=positive),
+        "num_layers": Key(int, 1, check=positive),
+        "n_qubits": Key(int, 4, check=positive),
         "ansatz": Key(str, "chen2020", choices=ANSATZE),
-        "layers": Key(int, 2, check=_positive),
+        "layers": Key(int, 2, check=positive),
         "dressed": Key(bool, True),
-        "module_size": Key(int, 3, check=_positive),
-        "links": Key(int, 0, check=_non_negative),
+        "module_size": Key(int, 3, check=positive),
+        "links": Key(int, 0, check=non_negative),
         "mode": Key(str, "exact", choices=MODES),
-        "max_qubits": Key(int, None, check=_positive),
-        "shots": Key(int, None, check=_positive),
+        "max_qubits": Key(int, None, check=positive),
+        "shots": Key(int, None, check=shots_in_range),
     },
     "train": {
         "optimizer": Key(str, "rmsprop", choices=OPTIMIZERS),
-        "lr": Key(float, 0.01, check=_positive),
-        "epochs": Key(int, 100, check=_non_negative),
-        "batch_size": Key(int, 10, check=_positive),
-        "seed": Key(int, 0, check=_non_negative),
-        "threads": Key(int, 1, check=_non_negative),
+        "lr": Key(float, 0.01, check=positive),
+        "epochs": Key(int, 100, check=non_negative),
+        "batch_size": Key(int, 10, check=positive),
+        "seed": Key(int, 0, check=non_negative),
+        "threads": Key(int, 1, check=non_negative),
     },
     "qpus": {},
     "run": {
-        "out": Key(str, None, check=_non_empty),
+        "out": Key(str, None, check=non_empty),
     },
 }
-SECTIONS = tuple(SCHEMA)
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean (true/false)"}
 
@@ -196,11 +205,45 @@ def validate(
     return out
 
 
-def _set_dotted(cfg: dict[str, dict[str, Any]], dotted: str, value: Any) -> None:
+def set_dotted(cfg: dict[str, dict[str, Any]], dotted: str, value: Any) -> None:
     section, _, name = dotted.partition(".")
     if not name:
         raise ConfigError(f"override {dotted!r} must look like 'section.key'")
     cfg.setdefault(section, {})[name] = value
+
+
+def check_model_keys(model: Mapping[str, Any], source: str = "config") -> None:
+    """Raise ``ConfigError`` naming every given ``[model]`` key that does not apply to the model."""
+    kind = model.get("kind", SCHEMA["model"]["kind"].default)
+    if kind == "lstm":
+        bad, what = [k for k in QLSTM_KEYS if k in model], "kind = 'lstm' (a classical LSTM)"
+    else:
+        bad, what = [k for k in LSTM_KEYS if k in model], f"kind = {kind!r}"
+        mode = model.get("mode", SCHEMA["model"]["mode"].default)
+        if "shots" in model and mode != "sampled":
+            bad, what = bad + ["shots"], f"mode = {mode!r} (shots apply to mode 'sampled' only)"
+    if bad:
+        verb = "does" if len(bad) == 1 else "do"
+        raise ConfigError(f"{source}: [model] {', '.join(bad)} {verb} not apply to {what}; remove it")
+
+
+def applicable_keys(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved ``[model]`` without the keys its kind does not take (absent = not applicable)."""
+    foreign = QLSTM_KEYS if model.get("kind") == "lstm" else LSTM_KEYS
+    return {k: v for k, v in model.items() if k not in foreign}
+
+
+def check_qpus_table(table: Any, source: str = "config") -> None:
+    """Check a ``[qpus]`` table's schema (devices, kinds, widths) without building anything."""
+    if table is None:
+        return
+    from backends.config import check_pool_config
+    from backends.errors import BackendConfigError
+
+    try:
+        check_pool_config(table)
+    except BackendConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def resolve_config(
@@ -214,8 +257,11 @@ def resolve_config(
     if overrides:
         for dotted, value in overrides.items():
             if value is not None:
-                _set_dotted(cfg, dotted, value)
+                set_dotted(cfg, dotted, value)
         cfg = validate(cfg, f"{source} (with command-line overrides)")
+
+    check_model_keys(cfg.get("model", {}), source)
+    check_qpus_table(cfg.get("qpus"), source)
 
     resolved: dict[str, dict[str, Any]] = {}
     for section, keys in SCHEMA.items():
@@ -228,6 +274,7 @@ def resolve_config(
             for name, key in keys.items()
             if given.get(name, key.default) is not None
         }
+    resolved["model"] = applicable_keys(resolved["model"])
 
     data = resolved["data"]
     try:

@@ -39,12 +39,15 @@ def read_metrics(out: Path) -> dict:
 
 def test_train_writes_a_run_with_overrides(tiny_config, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["train", str(tiny_config), "--epochs", "2", "--out", str(out), "--seed", "4", "--mode", "cut-exact"])
+    # --mode sets the QLSTM's engine: on an LSTM config it is an error that names it, and nothing is written
+    assert main(["train", str(tiny_config), "--out", str(out), "--mode", "cut-exact"]) == 2
+    assert "[model] mode does not apply to kind = 'lstm'" in capsys.readouterr().err and not out.exists()
+    rc = main(["train", str(tiny_config), "--epochs", "2", "--out", str(out), "--seed", "4"])
     assert rc == 0
     metrics = read_metrics(out)
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
     assert metrics["config"]["train"]["seed"] == 4 and metrics["config"]["data"]["seed"] == 4
-    assert metrics["config"]["model"]["mode"] == "cut-exact"
+    assert metrics["provenance"][0]["git_commit"] and "train" in metrics["provenance"][0]["command"]
     assert metrics["config"]["run"]["out"] == str(out)
     assert {"config.toml", "checkpoint.pt", "predictions.png", "loss.png"} <= {p.name for p in out.iterdir()}
     summary = capsys.readouterr().out

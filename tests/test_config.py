@@ -17,7 +17,8 @@ from dqlstm.config import (
     resolve_config,
     to_toml,
 )
-from dqlstm.models.regressor import build_model, count_parameters
+from dqlstm.assemble import build_model
+from dqlstm.models.regressor import count_parameters
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,8 +40,10 @@ def test_defaults_fill_every_schema_key():
     cfg = resolve_config({})
     for section, keys in SCHEMA.items():
         for name, key in keys.items():
-            if key.default is not None:
+            if key.default is not None and (section, name) != ("model", "num_layers"):  # LSTM only
                 assert cfg[section][name] == key.default
+    assert "num_layers" not in cfg["model"] and resolve_config({"model": {"kind": "lstm"}})["model"] == {
+        "kind": "lstm", "hidden_size": 5, "num_layers": 1}
     assert cfg["data"]["order"] == 5 and cfg["data"]["length"] == 300
     assert cfg["data"]["seed"] == cfg["train"]["seed"]
     assert cfg["qpus"] == {} and "out" not in cfg["run"]
@@ -105,7 +108,10 @@ def test_overrides_are_validated_and_none_skipped():
 def test_qpus_are_kept_and_config_round_trips_through_toml_and_json(tmp_path):
     raw = {
         "model": {"kind": "lstm"},
-        "qpus": {"count": 2, "shots": [100, 1000], "ibm": {"name": "fake \"brisbane\"", "opts": {"retry": True}}},
+        "qpus": {"seed": 3, "retries": 2, "devices": [
+            {"kind": "ibm", "name": "fake \"brisbane\"", "backend": "FakeBrisbane", "count": 2, "local_noise": True},
+            {"kind": "aer", "name": "a", "num_qubits": 2, "noise": {"depolarizing_1q": 1e-3, "readout": 0.01}},
+        ]},
         "run": {"out": "runs/x y"},
     }
     cfg = resolve_config(raw)
@@ -118,6 +124,31 @@ def test_qpus_are_kept_and_config_round_trips_through_toml_and_json(tmp_path):
     assert load_config(tmp_path / "c.toml") == cfg
     with pytest.raises(ConfigError, match=".toml or .json"):
         dump_config(cfg, tmp_path / "c.yaml")
+
+
+def test_keys_that_do_not_apply_to_the_model_are_named():
+    with pytest.raises(ConfigError, match=r"\[model\] mode does not apply to kind = 'lstm'"):
+        resolve_config({"model": {"kind": "lstm"}}, {"model.mode": "cut-exact"})
+    with pytest.raises(ConfigError, match="n_qubits, layers do not apply to kind = 'lstm'"):
+        resolve_config({"model": {"kind": "lstm", "n_qubits": 4, "layers": 2}})
+    with pytest.raises(ConfigError, match="num_layers does not apply to kind = 'qlstm'"):
+        resolve_config({"model": {"kind": "qlstm", "num_layers": 2}})
+    with pytest.raises(ConfigError, match="shots does not apply to mode = 'cut-exact'"):
+        resolve_config({"model": {"mode": "cut-exact", "shots": 100}})
+    with pytest.raises(ConfigError, match="shots must be between 1 and 1e"):
+        resolve_config({"model": {"mode": "sampled", "shots": 10**12}})
+    assert resolve_config({"model": {"mode": "sampled", "shots": 100}})["model"]["shots"] == 100
+
+
+def test_qpus_table_is_checked_in_every_mode():
+    bad = {"devices": [{"kind": "quantinuum", "name": "q", "num_qubits": -3}]}
+    for model in ({"mode": "exact"}, {"kind": "lstm"}, {"mode": "cut-exact"}):
+        with pytest.raises(ConfigError, match="unknown kind 'quantinuum'"):
+            resolve_config({"model": model, "qpus": bad})
+    with pytest.raises(ConfigError, match="num_qubits must be a positive integer, got -3"):
+        resolve_config({"qpus": {"devices": [{"kind": "aer", "name": "q", "num_qubits": -3}]}})
+    with pytest.raises(ConfigError, match="unknown keys"):
+        resolve_config({"qpus": {"devices": [{"name": "q", "num_qubits": 2}], "sheep": 1}})
 
 
 def test_file_errors(tmp_path):

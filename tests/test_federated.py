@@ -25,7 +25,7 @@ from dqlstm.federated import (
     run_federated,
     sample_clients,
 )
-from dqlstm.federated.run import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, ROUNDS_PLOT
+from dqlstm.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, ROUNDS_PLOT
 from dqlstm.models.lstm import LSTM
 from dqlstm.models.qlstm import QLSTM
 from dqlstm.models.regressor import SequenceRegressor

@@ -20,7 +20,8 @@ from dqlstm.data.susy import (
     split_standardize,
 )
 from dqlstm.federated.metrics import accuracy, roc_auc
-from dqlstm.models.classifier import SequenceClassifier, build_classifier
+from dqlstm.assemble import build_classifier
+from dqlstm.models.classifier import SequenceClassifier
 from dqlstm.models.regressor import SequenceRegressor, count_parameters
 from dqlstm.models.lstm import LSTM
 

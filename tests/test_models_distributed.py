@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from backends import AerQPU, QPUPool
-from dqlstm.models import QLSTM, DistributedQLSTM, build_model
+from backends import AerQPU, BackendConfigError, QPUPool
+from dqlstm.assemble import build_model, open_pool
+from dqlstm.models import QLSTM, DistributedQLSTM
 
 
 def test_cut_exact_equals_uncut_exact_with_gradients():
@@ -67,22 +68,30 @@ def test_sampled_on_a_pool_is_close_to_exact():
 
 
 def test_qpus_table_sets_capacities_and_pool():
-    cfg = {"kind": "qlstm", "hidden_size": 2, "n_qubits": 4, "ansatz": "modular", "module_size": 2,
-           "links": 1, "layers": 1, "mode": "cut-exact"}
+    model = {"kind": "qlstm", "hidden_size": 2, "n_qubits": 4, "ansatz": "modular", "module_size": 2,
+             "links": 1, "layers": 1, "mode": "cut-exact"}
     qpus = {"seed": 1, "devices": [{"kind": "aer", "name": "q", "count": 2, "num_qubits": 2}]}
-    model = build_model(cfg, input_size=1, output_size=1, seed=0, qpus=qpus)
-    assert model.core.cut_summary()["fragment_widths"] == [2, 2]
-    sampled = build_model({**cfg, "mode": "sampled", "shots": 100}, 1, 1, seed=0, qpus=qpus)
-    assert isinstance(sampled.core.engine.executor.pool, QPUPool)
-    sampled.core.engine.executor.pool.close()
+    with open_pool({"model": model, "qpus": qpus}) as pool:
+        cut = build_model(model, input_size=1, output_size=1, seed=0, pool=pool)
+        assert cut.core.cut_summary()["fragment_widths"] == [2, 2]
+    sampled_cfg = {"model": {**model, "mode": "sampled", "shots": 100}, "qpus": qpus}
+    with open_pool(sampled_cfg) as pool:
+        sampled = build_model(sampled_cfg["model"], 1, 1, seed=0, pool=pool)
+        assert sampled.core.engine.executor.pool is pool and isinstance(pool, QPUPool)
+    assert pool._closed  # the assembly owns the pool: closed when the block ends
 
 
-def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="needs a QPU pool"):
-        DistributedQLSTM(1, 2, qpus=[2, 2], mode="sampled", n_qubits=4, module_size=2)
-    with pytest.raises(ValueError, match="shots only apply"):
-        DistributedQLSTM(1, 2, qpus=[2, 2], mode="cut-exact", shots=10, n_qubits=4, module_size=2)
-    with pytest.raises(ValueError, match="capacities must be positive"):
-        DistributedQLSTM(1, 2, qpus=[0], n_qubits=4, module_size=2)
-    with pytest.raises(ValueError, match="'cut-exact' or 'sampled'"):
-        DistributedQLSTM(1, 2, qpus=[2, 2], mode="exact")
+def test_open_pool_closes_on_error_and_builds_nothing_for_exact_or_lstm():
+    qpus = {"seed": 1, "devices": [{"kind": "aer", "name": "q", "count": 2, "num_qubits": 2}]}
+    model = {"kind": "qlstm", "n_qubits": 4, "ansatz": "modular", "module_size": 2, "links": 1, "mode": "sampled"}
+    with pytest.raises(RuntimeError, match="boom"):
+        with open_pool({"model": model, "qpus": qpus}) as pool:
+            raise RuntimeError("boom")
+    assert pool._closed
+    for other in ({**model, "mode": "exact"}, {"kind": "lstm"}):
+        with open_pool({"model": other, "qpus": qpus}) as nothing:
+            assert nothing is None
+    # the table is checked in every mode, without building anything
+    with pytest.raises(BackendConfigError, match="unknown kind 'quantinuum'"):
+        with open_pool({"model": {"kind": "lstm"}, "qpus": {"devices": [{"kind": "quantinuum", "name": "x"}]}}):
+            pass

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from dqlstm.models.lstm import LSTM
-from dqlstm.models.regressor import SequenceRegressor, build_model, count_parameters
+from dqlstm.assemble import build_model
+from dqlstm.models.regressor import SequenceRegressor, count_parameters
 
 
 def manual_lstm(cell: torch.nn.LSTM, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):

@@ -220,7 +220,7 @@ def test_overwrite_protection_and_resume_errors(tmp_path):
 def test_cut_info_comes_from_the_engine_plan():
     from types import SimpleNamespace
 
-    from dqlstm.training.run import cut_info
+    from dqlstm.cost import cut_info
 
     plan = SimpleNamespace(to_dict=lambda: {"num_cuts": 2, "sampling_overhead": 81.0})
     core = SimpleNamespace(engine=SimpleNamespace(plan=plan))

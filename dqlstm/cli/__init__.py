@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
+from pathlib import Path
 
 COMMANDS: tuple[str, ...] = ("train", "plan", "compare", "sweep", "federate")
 
@@ -45,14 +47,28 @@ def add_run_options(parser: argparse.ArgumentParser, seed_key: str) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from backends.errors import BackendError  # no credentials, no capable QPU, ...
+    from dqlstm.runs import OutputError  # the output folder cannot be written
 
-    return (UserError, ValueError, FileNotFoundError, FileExistsError, KeyError, BackendError)
+    return (UserError, ValueError, FileNotFoundError, FileExistsError, KeyError, BackendError, OutputError)
+
+
+def resume_hint(command: str, config: str | None, out: Path, unit: str) -> str:
+    """The one line printed on Ctrl-C: what was saved and how to continue."""
+    checkpoint = out / "checkpoint.pt"
+    if not checkpoint.is_file():
+        return f"interrupted before the first {unit} finished; nothing saved in {out}"
+    again = shlex.join(["dqlstm", command, *([config] if config else []), "--out", str(out), "--resume"])
+    return f"interrupted; checkpoint {checkpoint} holds the last finished {unit}; continue with: {again}"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        hint = getattr(args, "interrupt_hint", None)
+        print(f"dqlstm {args.command}: {hint() if hint else 'interrupted'}", file=sys.stderr)
+        return 130
     except Exception as exc:
         if not isinstance(exc, _user_errors()):
             raise

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dqlstm.cli import add_run_options
+from dqlstm.cli import add_run_options, resume_hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"train.epochs": args.epochs, "train.seed": args.seed, "model.mode": args.mode}
     cfg = load_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
+    args.interrupt_hint = lambda: resume_hint("train", args.config, out, "epoch")
     result = run_training(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)
     if not args.quiet:
         final = result.metrics["final"]

@@ -7,12 +7,16 @@
 
 from .cut_exact import CutExactEngine
 from .estimator import METHODS, CutEstimator, CutResult
-from .gate_engines import SampledGateEngine, gate_engine_for_mode
+from .gate_engines import SampledGateEngine
+from .modes import CUT_MODES, DEFAULT_SHOTS, MODES, make_gate_engine
 from .reconstruct import CutReconstructor
 from .sampled import ExecutionCost, SampledCutExecutor, SampledJacobian, SampledValues, run_pubs
 from .torch_sampled import sampled_expectation
 
 __all__ = [
+    "CUT_MODES",
+    "DEFAULT_SHOTS",
+    "MODES",
     "METHODS",
     "CutEstimator",
     "CutExactEngine",
@@ -23,7 +27,7 @@ __all__ = [
     "SampledGateEngine",
     "SampledJacobian",
     "SampledValues",
-    "gate_engine_for_mode",
+    "make_gate_engine",
     "run_pubs",
     "sampled_expectation",
 ]

@@ -1,13 +1,14 @@
-"""Cutting engines behind the QLSTM's gate circuits (``mode`` = cut-exact | sampled).
+"""The sampled engine behind the QLSTM's gate circuits (``mode = "sampled"``).
 
-Both follow the exact engine's interface: ``prepare(weights (G, P_w))``
+It follows the exact engine's interface: ``prepare(weights (G, P_w))``
 returns a callable ``angles (B, P_in) or (G, B, P_in) -> (G, B, n_obs)`` with
 gradients for weights and angles, and ``cut_summary()`` reports the cost.
+:func:`dqlstm.cutting.modes.make_gate_engine` chooses between the engines.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -15,8 +16,7 @@ from dqlstm.circuits import GateCircuit
 from dqlstm.engine.checks import check_angles, check_weights
 from dqlstm.engine.observables import z_observables
 
-from .cut_exact import CutExactEngine
-from .plans import plan_summary, resolve_plan
+from .plans import plan_summary
 
 
 class SampledGateEngine:
@@ -27,7 +27,7 @@ class SampledGateEngine:
     batch of all gates.
     """
 
-    def __init__(self, vqc: GateCircuit, plan, pool=None, shots: int = 1000, seed: int | None = None):
+    def __init__(self, vqc: GateCircuit, plan, pool=None, *, shots: int, seed: int | None = None):
         from .sampled import SampledCutExecutor
 
         self.vqc = vqc
@@ -79,28 +79,3 @@ class SampledGateEngine:
         if stats is not None and hasattr(stats, "to_dict"):
             summary["pool"] = stats.to_dict()
         return summary
-
-
-def gate_engine_for_mode(
-    vqc: GateCircuit,
-    mode: str,
-    *,
-    max_qubits: int | Sequence[int] | None = None,
-    plan=None,
-    pool=None,
-    shots: int | None = None,
-    seed: int | None = None,
-):
-    """Engine of ``mode`` for a gate circuit; the plan is made for ``max_qubits`` if not given."""
-    if plan is None and max_qubits is None and vqc.ansatz == "modular":
-        max_qubits = max(len(m) for m in vqc.modules)  # the modular ansatz names its QPUs: one per module
-    if shots is not None and (not isinstance(shots, int) or shots <= 0):
-        raise ValueError(f"shots must be a positive integer, got {shots!r}")
-    plan = resolve_plan(vqc.circuit, plan, max_qubits, f"mode {mode!r} with the {vqc.ansatz} ansatz")
-    if mode == "cut-exact":
-        if pool is not None or shots is not None:
-            raise ValueError("pool and shots only apply to mode 'sampled'")
-        return CutExactEngine(vqc.circuit, vqc.inputs, vqc.weights, plan=plan)
-    if mode == "sampled":
-        return SampledGateEngine(vqc, plan, pool=pool, seed=seed, **({"shots": shots} if shots else {}))
-    raise ValueError(f"unknown cutting mode {mode!r}; choose cut-exact or sampled")

@@ -13,7 +13,7 @@ Sections and keys (defaults in brackets)::
     [federated] clients [10], fraction [1.0] in (0, 1], rounds [10], local_epochs [1],
                 partition ["contiguous"] in contiguous|interleaved, seed [0],
                 optimizer_state ["reset"] in reset|keep
-    [qpus]      free-form; [run] out
+    [qpus]      as for ``dqlstm train``; [run] out
 """
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ from dqlstm.config import (
     SCHEMA,
     ConfigError,
     Key,
-    _at_least,
-    _non_negative,
-    _open_unit,
-    _positive,
-    _set_dotted,
+    applicable_keys,
+    at_least,
+    check_model_keys,
+    check_qpus_table,
+    non_negative,
+    open_unit,
+    positive,
     read_toml,
     resolve_config,
+    set_dotted,
     validate,
 )
 from dqlstm.data.dataset import TASKS
@@ -53,7 +56,6 @@ def _divides_features(v: Any) -> str | None:
     return None
 
 
-SERIES_KEYS = ("order", "length", "window", "train_fraction", "input", "scale")
 TABULAR_KEYS = {
     "susy": ("events", "test_fraction", "steps", "seed"),
     "susy-csv": ("path", "max_rows", "test_fraction", "steps"),
@@ -63,21 +65,21 @@ FEDERATED_SCHEMA: dict[str, dict[str, Key]] = {
     "data": {
         **SCHEMA["data"],
         "task": Key(str, "susy", choices=TABULAR_TASKS + TASKS),
-        "events": Key(int, 2000, check=_at_least(2)),
+        "events": Key(int, 2000, check=at_least(2)),
         "path": Key(str, None),
-        "max_rows": Key(int, None, check=_positive),
-        "test_fraction": Key(float, 0.2, check=_open_unit),
+        "max_rows": Key(int, None, check=positive),
+        "test_fraction": Key(float, 0.2, check=open_unit),
         "steps": Key(int, 6, check=_divides_features),
     },
     "model": SCHEMA["model"],
     "train": {k: SCHEMA["train"][k] for k in ("optimizer", "lr", "batch_size", "threads")},
     "federated": {
-        "clients": Key(int, 10, check=_positive),
+        "clients": Key(int, 10, check=positive),
         "fraction": Key(float, 1.0, check=_fraction),
-        "rounds": Key(int, 10, check=_non_negative),
-        "local_epochs": Key(int, 1, check=_positive),
+        "rounds": Key(int, 10, check=non_negative),
+        "local_epochs": Key(int, 1, check=positive),
         "partition": Key(str, "contiguous", choices=PARTITIONS),
-        "seed": Key(int, 0, check=_non_negative),
+        "seed": Key(int, 0, check=non_negative),
         "optimizer_state": Key(str, "reset", choices=OPTIMIZER_STATES),
     },
     "qpus": {},
@@ -129,8 +131,10 @@ def resolve_federated_config(
     if overrides:
         for dotted, value in overrides.items():
             if value is not None:
-                _set_dotted(cfg, dotted, value)
+                set_dotted(cfg, dotted, value)
         cfg = validate(cfg, f"{source} (with command-line overrides)", schema=FEDERATED_SCHEMA)
+    check_model_keys(cfg.get("model", {}), source)
+    check_qpus_table(cfg.get("qpus"), source)
     resolved: dict[str, dict[str, Any]] = {}
     for section in FEDERATED_SCHEMA:
         given = cfg.get(section, {})
@@ -138,6 +142,7 @@ def resolve_federated_config(
             resolved[section] = given
         elif section != "data":
             resolved[section] = _defaults(section, given)
+    resolved["model"] = applicable_keys(resolved["model"])
     resolved["data"] = _resolve_data(cfg.get("data", {}), resolved["federated"]["seed"], source)
     return {s: resolved[s] for s in FEDERATED_SCHEMA}
 

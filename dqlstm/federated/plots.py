@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dqlstm.training.plots import _save
+from dqlstm.figures import save_figure
 
 
 def plot_rounds(path: str | Path, rows: Sequence[Mapping[str, Any]], title: str = "", loss_name: str = "loss") -> Path:
@@ -40,4 +40,4 @@ def plot_rounds(path: str | Path, rows: Sequence[Mapping[str, Any]], title: str 
         ax.set_ylabel("accuracy / AUC")
         ax.legend(loc="best")
     fig.suptitle(title)
-    return _save(fig, Path(path))
+    return save_figure(fig, path)

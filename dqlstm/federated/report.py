@@ -17,8 +17,8 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from dqlstm.federated.run import METRICS_FILE, ROUNDS_PLOT
-from dqlstm.training.plots import _save
+from dqlstm.runs import METRICS_FILE, ROUNDS_PLOT
+from dqlstm.figures import save_figure
 
 CSV_COLUMNS = (
     "model", "round", "clients_used", "dropped", "local_train_loss", "train_loss", "test_loss",
@@ -125,7 +125,7 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Compari
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(loc="best", fontsize="small")
-    files.append(_save(fig, out / "comparison.png"))
+    files.append(save_figure(fig, out / "comparison.png"))
     return Comparison(out, rows, files)
 
 

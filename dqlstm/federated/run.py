@@ -1,9 +1,9 @@
-"""A federated run: task + clients + server + output folder (metrics, config, checkpoint, plot).
+"""A federated run: task + clients + server in a run folder (:mod:`dqlstm.runs`).
 
-The folder layout and its protection follow ``dqlstm.training.run``:
 ``metrics.json`` and ``checkpoint.pt`` are rewritten after every round,
 ``config.toml`` holds the resolved config, ``rounds.png`` the curves. All
-randomness of a round is a function of ``(seed, round, client)`` and the
+clients' models share the one QPU pool the run opens (closed on every exit).
+All randomness of a round is a function of ``(seed, round, client)`` and the
 checkpoint also restores the global RNGs, so a run resumed after any round
 ends identical to an uninterrupted one.
 """
@@ -21,30 +21,20 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dqlstm.config import dump_config
+from dqlstm.assemble import open_pool
+from dqlstm.cost import add_costs, cut_info
 from dqlstm.federated.partition import partition_indices
 from dqlstm.federated.plots import plot_rounds
 from dqlstm.federated.server import Client, FederatedServer, LocalTraining
 from dqlstm.federated.tasks import FederatedTask, load_task
 from dqlstm.models.regressor import count_parameters
-from dqlstm.training.run import (
-    CHECKPOINT_FILE,
-    CONFIG_FILE,
-    METRICS_FILE,
-    ROUNDS_PLOT,
-    check_out_dir,
-    clear_run_files,
-    config_differences,
-    cut_info,
-    intra_op_threads,
-    is_tty,
-    write_atomic,
-    write_json,
-)
+from dqlstm.provenance import provenance
+from dqlstm.runs import ROUNDS_PLOT, RunFolder, is_tty
 from dqlstm.training.seeding import rng_state, seed_everything, set_rng_state
+from dqlstm.training.threads import intra_op_threads
 
 CHECKPOINT_FORMAT = "federated-1"
-RESUMABLE_CHANGES = ("federated.rounds", "run.out")
+RESUMABLE = ("federated.rounds", "run.out")  # keys that may differ between a run and its resumption
 
 
 @dataclass
@@ -71,11 +61,12 @@ def _scores(task: FederatedTask, tensors: tuple[torch.Tensor, ...]) -> Any:
     return evaluate
 
 
-def build_federation(cfg: Mapping[str, Any], task: FederatedTask) -> FederatedServer:
-    """Clients (shards of the training set) and the server described by a resolved config."""
+def build_federation(cfg: Mapping[str, Any], task: FederatedTask, pool: Any = None) -> FederatedServer:
+    """Clients (shards of the training set) and the server described by a resolved config;
+    every model runs on ``pool`` (see :func:`dqlstm.assemble.open_pool`)."""
     fed, train = cfg["federated"], cfg["train"]
     seed = int(fed["seed"])
-    probe = task.build_model(cfg["model"], seed, cfg.get("qpus"))
+    probe = task.build_model(cfg["model"], seed, pool)
     dtype = next(probe.parameters()).dtype
     tensors = tuple(torch.as_tensor(a, dtype=dtype) for a in (task.x_train, task.y_train, task.x_test, task.y_test))
     shards = partition_indices(task.num_train, int(fed["clients"]), fed["partition"])
@@ -91,24 +82,9 @@ def build_federation(cfg: Mapping[str, Any], task: FederatedTask) -> FederatedSe
     built = [probe]
 
     def build() -> nn.Module:  # the probe becomes the global model; the worker is built fresh
-        return built.pop() if built else task.build_model(cfg["model"], seed, cfg.get("qpus"))
+        return built.pop() if built else task.build_model(cfg["model"], seed, pool)
 
     return FederatedServer(build, clients, local, float(fed["fraction"]), seed, _scores(task, tensors))
-
-
-def _check_resume(out: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    # Our own file; it holds NumPy RNG state, which weights_only refuses.
-    ckpt = torch.load(out / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{out / CHECKPOINT_FILE}: not a federated checkpoint (format {ckpt.get('format')!r})")
-    diffs = [d for d in config_differences(ckpt["config"], cfg) if not d.startswith(RESUMABLE_CHANGES)]
-    if diffs:
-        raise ValueError(
-            f"cannot resume {out}: the config differs from the checkpoint's in "
-            + "; ".join(diffs)
-            + " (only federated.rounds may change on resume)"
-        )
-    return ckpt
 
 
 def run_federated(
@@ -123,19 +99,25 @@ def run_federated(
     out = Path(out_dir)
     cfg = json.loads(json.dumps(cfg, default=str))  # a private, JSON-clean copy
     cfg.setdefault("run", {})["out"] = str(out)
-    clear = check_out_dir(out, resume, force)
-    checkpoint = _check_resume(out, cfg) if resume else None
+    folder = RunFolder(out, CHECKPOINT_FORMAT, RESUMABLE)
+    checkpoint = folder.open(cfg, resume=resume, force=force)
     with intra_op_threads(int(cfg["train"].get("threads", 1))):
-        return _run(cfg, out, checkpoint, clear, quiet)
+        seed_everything(int(cfg["federated"]["seed"]))
+        task = load_task(cfg["data"])
+        with open_pool(cfg) as pool:  # closed on every exit, Ctrl-C included
+            return _run(cfg, folder, checkpoint, task, build_federation(cfg, task, pool), quiet)
 
 
 def _run(
-    cfg: dict[str, Any], out: Path, checkpoint: dict[str, Any] | None, clear: bool, quiet: bool
+    cfg: dict[str, Any],
+    folder: RunFolder,
+    checkpoint: dict[str, Any] | None,
+    task: FederatedTask,
+    server: FederatedServer,
+    quiet: bool,
 ) -> FederatedResult:
+    out = folder.path
     fed = cfg["federated"]
-    seed_everything(int(fed["seed"]))
-    task = load_task(cfg["data"])
-    server = build_federation(cfg, task)
     model = server.model
     metrics: dict[str, Any] = {
         "rounds": [],
@@ -146,8 +128,10 @@ def _run(
         "task": {"kind": task.kind, **task.info},
         "clients": [{"client": c.client_id, "num_samples": c.num_samples} for c in server.clients],
         "finished": False,
+        "provenance": [provenance()],  # one entry per process that ran this federation
     }
     start = 0
+    earlier_cost = None  # the cut cost counted by the processes before a resume
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         for c, state in zip(server.clients, checkpoint["client_optimizer_states"]):
@@ -156,29 +140,30 @@ def _run(
         start = int(checkpoint["round"])
         metrics["initial"] = checkpoint["metrics"]["initial"]
         metrics["rounds"] = list(checkpoint["metrics"]["rounds"])[:start]
+        earlier_cost = checkpoint.get("cut_cost")
+        metrics["cut"] = add_costs(earlier_cost, metrics["cut"])
+        metrics["provenance"] = checkpoint["metrics"].get("provenance", []) + metrics["provenance"]
     total = int(fed["rounds"])
     if start > total:
         raise ValueError(f"{out} already ran {start} rounds; cannot resume to fewer (federated.rounds = {total})")
     # Data, clients and models are built: only now touch the folder (a bad config leaves no trace).
-    if clear:
-        clear_run_files(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / CONFIG_FILE)
+    folder.prepare(cfg)
     if checkpoint is None:
         t0 = time.perf_counter()
         metrics["initial"] = {"round": 0, **server.evaluate(model), "seconds": time.perf_counter() - t0}
 
     def save_checkpoint(round_no: int) -> None:
+        metrics["cut"] = add_costs(earlier_cost, cut_info(getattr(model, "regressor", model)))
         state = {
-            "format": CHECKPOINT_FORMAT,
             "round": round_no,
             "model": model.state_dict(),
             "client_optimizer_states": [c.optimizer_state for c in server.clients],
             "rng": rng_state(),
             "metrics": metrics,
             "config": cfg,
+            "cut_cost": metrics["cut"],
         }
-        write_atomic(out / CHECKPOINT_FILE, lambda p: torch.save(state, p))
+        folder.save(state, metrics)
 
     bar = tqdm(
         total=total,
@@ -193,7 +178,6 @@ def _run(
             row = server.run_round(round_no).to_dict()
             metrics["rounds"].append(row)
             save_checkpoint(round_no)
-            write_json(out / METRICS_FILE, metrics)
             bar.update(1)
             post = {"test_loss": f"{row['test_loss']:.3g}"}
             if row.get("test_auc") is not None:
@@ -204,14 +188,14 @@ def _run(
 
     last = metrics["rounds"][-1] if metrics["rounds"] else metrics["initial"]
     metrics["final"] = {k: v for k, v in last.items() if k.startswith(("train_", "test_"))} | {"round": total}
-    metrics["finished"] = True
     if not metrics["rounds"]:
         save_checkpoint(0)
-    write_json(out / METRICS_FILE, metrics)
     loss_name = "binary cross-entropy" if task.kind == "classification" else "MSE"
     title = (
         f"FedAvg {metrics['model']['kind']} on {task.name}: {fed['clients']} clients "
         f"({metrics['num_parameters']} parameters)"
     )
     plot_rounds(out / ROUNDS_PLOT, [metrics["initial"]] + metrics["rounds"], title, loss_name)
+    metrics["finished"] = True  # last: a run whose plot failed is not finished
+    folder.write_metrics(metrics)
     return FederatedResult(out, metrics, model, task, total - start)

@@ -18,8 +18,7 @@ from torch import nn
 from dqlstm.data.dataset import load_dataset
 from dqlstm.data.susy import NUM_FEATURES, generate_susy_like, load_susy_csv, split_standardize
 from dqlstm.federated.metrics import accuracy, bce_with_logits, roc_auc
-from dqlstm.models.classifier import build_classifier
-from dqlstm.models.regressor import build_model
+from dqlstm.assemble import build_classifier, build_model
 from dqlstm.training.loop import predict
 
 TABULAR_TASKS = ("susy", "susy-csv")  # generated SUSY-like events | the UCI CSV layout from data.path
@@ -52,11 +51,9 @@ class FederatedTask:
     def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         return bce_with_logits if self.kind == "classification" else nn.functional.mse_loss
 
-    def build_model(
-        self, model_cfg: Mapping[str, Any], seed: int, qpus: Mapping[str, Any] | None = None
-    ) -> nn.Module:
+    def build_model(self, model_cfg: Mapping[str, Any], seed: int, pool: Any = None) -> nn.Module:
         """The model for this task; every initial parameter fixed by ``seed``; cutting
-        modes run on the ``[qpus]`` table's devices when given.
+        modes run on ``pool`` when given (see :func:`dqlstm.assemble.open_pool`).
 
         The global torch RNG is seeded inside a fork (the classical LSTM draws
         its initial weights from it), so building leaves it untouched.
@@ -64,8 +61,8 @@ class FederatedTask:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if self.kind == "classification":
-                return build_classifier(model_cfg, int(self.x_train.shape[1]), int(self.steps), seed=seed, qpus=qpus)
-            return build_model(model_cfg, input_size=int(self.x_train.shape[-1]), output_size=1, seed=seed, qpus=qpus)
+                return build_classifier(model_cfg, int(self.x_train.shape[1]), int(self.steps), seed=seed, pool=pool)
+            return build_model(model_cfg, int(self.x_train.shape[-1]), 1, seed=seed, pool=pool)
 
     def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
         """``loss`` (MSE or BCE), and ``accuracy``/``auc`` (``None`` for regression)."""

@@ -9,13 +9,10 @@ quantities), so a 3-feature QLSTM input fits a 4-qubit circuit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 from torch import nn
 
-from dqlstm.models.regressor import SequenceRegressor, build_model
+from dqlstm.models.regressor import SequenceRegressor
 
 
 class SequenceClassifier(nn.Module):
@@ -47,26 +44,3 @@ class SequenceClassifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_features={self.num_features}, steps={self.steps}"
-
-
-def build_classifier(
-    model_cfg: Mapping[str, Any],
-    num_features: int,
-    steps: int,
-    seed: int | None = None,
-    qpus: Mapping[str, Any] | None = None,
-) -> SequenceClassifier:
-    """A ``SequenceClassifier`` around the ``[model]`` table's core (``build_model``'s path).
-
-    A ``seed`` fixes every initial parameter: ``build_model`` seeds only the
-    QLSTM core, so the LSTM and the head are drawn from a forked, seeded global
-    RNG (the caller's RNG state is left untouched). ``qpus`` is the ``[qpus]``
-    table cutting modes run on (as for ``build_model``).
-    """
-    if steps < 1 or num_features % steps:
-        raise ValueError(f"{num_features} features cannot be read as {steps} equal time steps")
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
-        regressor = build_model(model_cfg, input_size=num_features // steps, output_size=1, seed=seed, qpus=qpus)
-    return SequenceClassifier(regressor, num_features, steps)

@@ -4,12 +4,14 @@ With the ``modular`` ansatz and ``links=0`` every module is its own QPU and
 nothing is cut (Liu, Chen et al. 2025); with ``links > 0``, or any ansatz
 wider than the QPUs, the partitioner plans the cuts and the gate circuits are
 evaluated by ``cut-exact`` (exact contraction) or ``sampled`` (shots on the
-pool) - see DESIGN.md section 3.
+pool) (:mod:`dqlstm.cutting.modes`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+from dqlstm.cutting.modes import CUT_MODES, check_mode, check_shots
 
 from .qlstm import QLSTM
 
@@ -56,8 +58,7 @@ class DistributedQLSTM(QLSTM):
         dressed: bool = True,
         seed: int | None = None,
     ):
-        if mode not in ("cut-exact", "sampled"):
-            raise ValueError(f"DistributedQLSTM runs in mode 'cut-exact' or 'sampled', not {mode!r}")
+        check_mode(mode, CUT_MODES, "DistributedQLSTM mode")
         caps: Sequence[int] = qpu_capacities(qpus)
         # a pool runs any number of fragments on any QPU wide enough; a list of
         # capacities means one fragment per listed QPU, side by side
@@ -68,7 +69,7 @@ class DistributedQLSTM(QLSTM):
                 raise ValueError("mode 'sampled' needs a QPU pool (backends.QPUPool), not capacities")
             options["pool"] = qpus
             if shots is not None:
-                options["shots"] = shots
+                options["shots"] = check_shots(shots)
         elif shots is not None:
             raise ValueError("shots only apply to mode 'sampled'")
         super().__init__(

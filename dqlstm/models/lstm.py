@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dqlstm.models.regressor import check_sequence_input
+from dqlstm.models.inputs import check_sequence_input
 
 State = tuple[torch.Tensor, torch.Tensor]
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from dqlstm.circuits import build_vqc
-from dqlstm.models.gate_engine import MODES, make_gate_engine
+from dqlstm.cutting.modes import check_mode, make_gate_engine
 
 GATES = ("forget", "input", "cell", "output")
 
@@ -38,7 +38,7 @@ class QLSTM(nn.Module):
             ``dressed=False`` they are fed to the qubits directly, so
             ``input_size + hidden_size`` must equal ``n_qubits``.
         module_size, links: ``modular`` ansatz only.
-        mode: ``exact`` | ``cut-exact`` | ``sampled`` (see DESIGN.md section 3).
+        mode: ``exact`` | ``cut-exact`` | ``sampled`` (:mod:`dqlstm.cutting.modes`).
         engine_options: passed to the engine of ``mode`` (e.g. ``max_qubits``, ``pool``, ``shots``).
         seed: seeds every initial parameter (the global RNG is left untouched).
     """
@@ -61,8 +61,7 @@ class QLSTM(nn.Module):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        check_mode(mode)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.n_qubits = n_qubits

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import torch
 
 from dqlstm.config import ConfigError, read_toml
-from dqlstm.training.run import intra_op_threads
+from dqlstm.training.threads import intra_op_threads
 
 
 @contextlib.contextmanager
@@ -72,20 +71,6 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return " ".join(str(v) for v in value)
     return value
-
-
-def write_json(path: Path, obj: Any, indent: int | None = 2) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=indent, default=_json_default) + "\n")
-    return path
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> str:

@@ -44,7 +44,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from dqlstm.config import ConfigError, resolve_config
+from dqlstm.config import LSTM_KEYS, QLSTM_KEYS, SCHEMA, ConfigError, resolve_config
+from dqlstm.provenance import provenance, provenance_note
+from dqlstm.runs import write_json
 from dqlstm.studies.common import (
     fmt_mean_std,
     markdown_table,
@@ -52,7 +54,6 @@ from dqlstm.studies.common import (
     read_spec,
     study_torch_settings,
     write_csv,
-    write_json,
 )
 
 _STUDY_KEYS = {"name", "tasks", "seeds", "epochs", "prediction_variants", "description"}
@@ -100,7 +101,10 @@ class CompareSpec:
         raw.setdefault("data", {})["task"] = task
         if self.length is not None:
             raw["data"]["length"] = self.length
-        raw.setdefault("model", {}).update(variant.model)
+        base_model = raw.get("model", {})
+        kind = variant.model.get("kind", base_model.get("kind", SCHEMA["model"]["kind"].default))
+        foreign = QLSTM_KEYS if kind == "lstm" else LSTM_KEYS  # shared [base.model] keys the kind does not take
+        raw["model"] = {k: v for k, v in base_model.items() if k not in foreign} | variant.model
         raw.setdefault("train", {}).update({"seed": seed, "epochs": self.epochs})
         return resolve_config(raw, source=f"study {self.name!r}, variant {variant.label!r}, task {task!r}")
 
@@ -267,6 +271,16 @@ def _finished_run(folder: Path, cfg: Mapping[str, Any]) -> dict[str, Any] | None
     return metrics if metrics.get("finished") and metrics.get("config") == want else None
 
 
+def run_predictions(result: Any) -> dict[str, list[float]]:
+    """The series and a finished run's final predictions, as the prediction plots take them."""
+    train_idx, test_idx = result.data.target_indices()
+    return {
+        "series": result.data.scaled.tolist(),
+        "train_index": train_idx.tolist(), "train_pred": result.train_pred.reshape(-1).tolist(),
+        "test_index": test_idx.tolist(), "test_pred": result.test_pred.reshape(-1).tolist(),
+    }
+
+
 def run_one(spec: CompareSpec, task: str, variant: Variant, seed: int, out: Path) -> RunRecord:
     """Train (or reuse) one run and return its record."""
     from dqlstm.training.run import run_training
@@ -280,15 +294,7 @@ def run_one(spec: CompareSpec, task: str, variant: Variant, seed: int, out: Path
         result = run_training(cfg, folder, force=True, quiet=True)
         wall = time.perf_counter() - t0
         metrics = result.metrics
-        train_idx, test_idx = result.data.target_indices()
-        from dqlstm.training.loop import predict
-
-        x_train, _, x_test, _ = result.data.tensors(next(result.model.parameters()).dtype)
-        write_json(folder / PREDICTIONS_FILE, {
-            "series": result.data.scaled.tolist(),
-            "train_index": train_idx.tolist(), "train_pred": predict(result.model, x_train).reshape(-1).tolist(),
-            "test_index": test_idx.tolist(), "test_pred": predict(result.model, x_test).reshape(-1).tolist(),
-        })
+        write_json(folder / PREDICTIONS_FILE, run_predictions(result))
         write_json(folder / STUDY_RUN_FILE, {"wall_seconds": wall})
         for name in _DROP_AFTER_RUN:
             (folder / name).unlink(missing_ok=True)
@@ -468,11 +474,11 @@ def run_compare(
         write_csv(results / "table.csv", [asdict(s) for s in summaries], CSV_COLUMNS),
         results / "table.md",
         write_json(results / "summary.json", {
-            "spec": asdict(spec), "summaries": [asdict(s) for s in summaries],
+            "provenance": provenance(), "spec": asdict(spec), "summaries": [asdict(s) for s in summaries],
             "runs": [asdict(r) for r in runs], "study_seconds": total,
         }),
     ]
-    (results / "table.md").write_text(render_markdown(spec, summaries, total))
+    (results / "table.md").write_text(render_markdown(spec, summaries, total) + provenance_note())
     for task in spec.tasks:
         files.append(plot_compare_losses(results / f"loss_{task}.png", spec, task, runs))
         if spec.prediction_variants:
@@ -485,11 +491,3 @@ def run_compare(
     if pairs:
         files.append(plot_cut_vs_exact(results / "cut_vs_exact.png", pairs, runs))
     return CompareResult(spec, runs, summaries, results, files)
-
-
-def clean_results(results_dir: Path) -> None:
-    """Remove a previous summary (not the runs) so stale plots do not linger."""
-    if results_dir.is_dir():
-        for p in results_dir.iterdir():
-            if p.suffix in (".png", ".csv", ".md", ".json"):
-                p.unlink()

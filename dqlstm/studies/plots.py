@@ -7,18 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from dqlstm.figures import save_figure
+
 _STYLES = ["-", "--", "-.", ":"]
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
 
 
 def plot_compare_losses(path: Path, spec, task: str, runs: Sequence) -> Path:
@@ -46,7 +40,7 @@ def plot_compare_losses(path: Path, spec, task: str, runs: Sequence) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("MSE (series scaled to [-1, 1])")
     axes[1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_compare_predictions(path: Path, task: str, preds: Mapping[str, Mapping[str, Any]], seed: int) -> Path:
@@ -68,7 +62,7 @@ def plot_compare_predictions(path: Path, task: str, preds: Mapping[str, Mapping[
     ax.set_title(f"{task}: prediction vs truth (seed {seed})")
     ax.legend(fontsize="small", loc="best", ncol=2)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_cut_vs_exact(path: Path, pairs: Sequence, runs: Sequence) -> Path:
@@ -102,7 +96,7 @@ def plot_cut_vs_exact(path: Path, pairs: Sequence, runs: Sequence) -> Path:
     bottom.set_title("difference (floor 1e-18 = identical); the models' classical layers are float32", fontsize="small")
     bottom.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     bottom.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_overhead(path: Path, rows: Sequence[Mapping[str, Any]], families: Sequence[str], layers: int) -> Path:
@@ -132,7 +126,7 @@ def plot_overhead(path: Path, rows: Sequence[Mapping[str, Any]], families: Seque
     for ax in axes[n:]:
         ax.set_visible(False)
     axes[0].legend(fontsize="x-small", ncol=2, title="QPU capacity")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], families: Sequence[str], subtitle: str = "") -> Path:
@@ -157,7 +151,7 @@ def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], families: Seque
     ax.set_title("one evaluation of the gate circuits with gradients" + (f" ({subtitle})" if subtitle else ""))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_noise_losses(path: Path, runs: Sequence, name: str) -> Path:
@@ -178,4 +172,4 @@ def plot_noise_losses(path: Path, runs: Sequence, name: str) -> Path:
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("MSE (series scaled to [-1, 1])")
     axes[1].legend(fontsize="small")
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=110)

@@ -39,7 +39,9 @@ import torch
 from tqdm.auto import tqdm
 
 from dqlstm.config import ConfigError
-from dqlstm.studies.common import markdown_table, read_spec, study_torch_settings, write_csv, write_json
+from dqlstm.provenance import provenance, provenance_note
+from dqlstm.runs import write_json
+from dqlstm.studies.common import markdown_table, read_spec, study_torch_settings, write_csv
 
 FAMILIES = ("chen2020", "brick", "modular-l0", "modular-l1", "modular-l2", "modular-l3")
 _SWEEP_KEYS = {"name", "qubits", "capacities", "families", "layers", "module_size", "target_stderr"}
@@ -351,12 +353,13 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) 
     files = [
         write_csv(results / "sweep.csv", dicts, columns),
         write_json(results / "sweep.json", {
+            "provenance": provenance(),
             "spec": asdict(spec),
             "shots_formula": "shots_for_target = sampling_overhead * sigma^2 / target_stderr^2 with sigma^2 <= 1",
             "rows": dicts, "skipped": skipped, "capacity_gaps": capacity_gaps(rows), "seconds": seconds,
         }, indent=None),  # thousands of rows: compact
     ]
-    (results / "sweep.md").write_text(render_markdown(spec, rows, seconds))
+    (results / "sweep.md").write_text(render_markdown(spec, rows, seconds) + provenance_note())
     files.append(results / "sweep.md")
     plot_layers = 2 if 2 in spec.layers else spec.layers[0]
     files.append(plot_overhead(results / "overhead_vs_qubits.png", dicts, spec.families, plot_layers))

@@ -1,15 +1,8 @@
-"""Training: optimiser, epoch loop, per-run output folder, checkpoints, plots."""
+"""Training: optimiser, epoch loop, the training run (its folder: :mod:`dqlstm.runs`), plots."""
 
 from dqlstm.training.loop import evaluate, make_optimizer, predict, train_epoch
-from dqlstm.training.run import (
-    CHECKPOINT_FILE,
-    CONFIG_FILE,
-    LOSS_PLOT,
-    METRICS_FILE,
-    PREDICTIONS_PLOT,
-    RunResult,
-    run_training,
-)
+from dqlstm.runs import CHECKPOINT_FILE, CONFIG_FILE, LOSS_PLOT, METRICS_FILE, PREDICTIONS_PLOT
+from dqlstm.training.run import RunResult, run_training
 from dqlstm.training.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = [

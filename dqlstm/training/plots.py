@@ -10,14 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-
-def _save(fig: Figure, path: Path) -> Path:
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=120)
-    return path
+from dqlstm.figures import save_figure
 
 
 def plot_predictions(
@@ -41,7 +36,7 @@ def plot_predictions(
     ax.set_ylabel("value (scaled to [-1, 1])")
     ax.set_title(title)
     ax.legend(loc="best", fontsize="small")
-    return _save(fig, Path(path))
+    return save_figure(fig, path)
 
 
 def plot_losses(
@@ -62,4 +57,4 @@ def plot_losses(
     ax.set_ylabel("MSE loss")
     ax.set_title(title)
     ax.legend(loc="best")
-    return _save(fig, Path(path))
+    return save_figure(fig, path)

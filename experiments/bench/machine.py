@@ -6,7 +6,6 @@ changes timings severalfold, so every result carries the load it ran under.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from pathlib import Path
@@ -33,8 +32,10 @@ def machine_info() -> dict[str, Any]:
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` plus ``machine`` info as indented JSON, creating folders, and say where."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**payload, "machine": machine_info()}, indent=2) + "\n")
+    from dqlstm.runs import write_json as write  # the project's one JSON writer (atomic)
+
+    from dqlstm.provenance import provenance
+
+    path = write(path, {"provenance": provenance(), **payload, "machine": machine_info()})
     print(f"wrote {path}")
     return path

@@ -1,0 +1,82 @@
+"""One dispatcher for the three ways a gate circuit is evaluated: ``exact``, ``cut-exact``, ``sampled``.
+
+Every model (``QLSTM``, ``DistributedQLSTM``) and the config schema take the
+mode names, the engine options each mode accepts and the defaults from here,
+so a mode, an option or a default is defined once.
+
+Every engine has ``prepare(weights (G, P_w)) -> callable(angles) -> (G, B, n_obs)``
+with torch autograd flowing to both weights and angles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+MODES = ("exact", "cut-exact", "sampled")
+CUT_MODES = ("cut-exact", "sampled")
+ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "exact": ("dtype", "unitary_max_qubits"),
+    "cut-exact": ("max_qubits", "plan"),
+    "sampled": ("max_qubits", "plan", "pool", "shots", "seed"),
+}
+DEFAULT_SHOTS = 1000  # shots per sub-experiment and binding when a sampled run names none
+MAX_SHOTS = 10**8  # per sub-experiment and binding: beyond this a typo, not a plan
+
+
+def check_mode(mode: Any, allowed: Sequence[str] = MODES, who: str = "mode") -> str:
+    """``mode`` if it is one of ``allowed``, else a ``ValueError`` naming the choices."""
+    if mode not in allowed:
+        raise ValueError(f"unknown {who} {mode!r}; choose one of {', '.join(allowed)}")
+    return mode
+
+
+def check_shots(shots: Any) -> int:
+    """A positive integer number of shots, at most :data:`MAX_SHOTS`."""
+    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots <= 0:
+        raise ValueError(f"shots must be a positive integer, got {shots!r}")
+    if shots > MAX_SHOTS:
+        raise ValueError(f"shots = {shots} exceeds the limit of {MAX_SHOTS:.0e} per sub-experiment and binding")
+    return int(shots)
+
+
+def check_engine_options(mode: str, options: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming every option ``mode`` does not take."""
+    check_mode(mode)
+    unknown = sorted(set(options) - set(ENGINE_OPTIONS[mode]))
+    if unknown:
+        raise ValueError(
+            f"mode {mode!r} takes the engine options {', '.join(ENGINE_OPTIONS[mode])}; "
+            f"{', '.join(unknown)} {'does' if len(unknown) == 1 else 'do'} not apply to it"
+        )
+
+
+def make_gate_engine(vqc: Any, mode: str = "exact", **options: Any):
+    """The engine of ``mode`` for a ``GateCircuit``.
+
+    ``cut-exact``/``sampled`` plan the cuts for ``max_qubits`` unless a ``plan``
+    is given; the modular ansatz defaults to one QPU per module. ``sampled``
+    runs on ``pool`` (default: a local Aer sampler seeded by ``seed``) with
+    ``shots`` per sub-experiment and binding (default :data:`DEFAULT_SHOTS`).
+    """
+    check_engine_options(mode, options)
+    if mode == "exact":
+        from dqlstm.engine import ExactEngine
+
+        return ExactEngine(vqc.circuit, vqc.inputs, vqc.weights, **options)
+    from .plans import resolve_plan
+
+    plan, max_qubits = options.get("plan"), options.get("max_qubits")
+    if plan is None and max_qubits is None and vqc.ansatz == "modular":
+        max_qubits = max(len(m) for m in vqc.modules)  # the modular ansatz names its QPUs: one per module
+    plan = resolve_plan(vqc.circuit, plan, max_qubits, f"mode {mode!r} with the {vqc.ansatz} ansatz")
+    if mode == "cut-exact":
+        from .cut_exact import CutExactEngine
+
+        return CutExactEngine(vqc.circuit, vqc.inputs, vqc.weights, plan=plan)
+    from .gate_engines import SampledGateEngine
+
+    shots = check_shots(options["shots"]) if options.get("shots") is not None else DEFAULT_SHOTS
+    return SampledGateEngine(vqc, plan, pool=options.get("pool"), shots=shots, seed=options.get("seed"))

@@ -1,0 +1,45 @@
+"""Where a result came from: the command and the git commit that made it."""
+
+from __future__ import annotations
+
+import datetime
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit(root: Path = _ROOT) -> str | None:
+    """The checked-out commit (with ``-dirty`` when tracked files changed), ``None`` outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
+            timeout=10,
+        )
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance() -> dict[str, Any]:
+    """``command`` (as typed), ``git_commit`` and ``created`` (UTC) for a result file."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("__main__.py", "/dqlstm")):
+        argv[0] = "dqlstm"
+    return {
+        "command": shlex.join(argv),
+        "git_commit": git_commit(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def provenance_note(record: dict[str, Any] | None = None) -> str:
+    """A markdown line naming the command and commit (appended to result tables)."""
+    p = record or provenance()
+    return f"\nMade by `{p['command']}` at commit `{p['git_commit'] or 'unknown'}` ({p['created']}).\n"

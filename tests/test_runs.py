@@ -1,0 +1,166 @@
+"""The run folder's failure modes and what survives a resume, through ``dqlstm train``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import dqlstm.runs
+import dqlstm.training.run
+from dqlstm.cli import main
+from dqlstm.cost import add_costs
+
+LSTM = """
+[data]
+task = "narma5"
+length = 40
+
+[model]
+kind = "lstm"
+hidden_size = 2
+
+[train]
+epochs = 3
+batch_size = 10
+"""
+
+SAMPLED = """
+[data]
+task = "narma5"
+length = 10
+
+[model]
+kind = "qlstm"
+hidden_size = 1
+n_qubits = 4
+ansatz = "modular"
+module_size = 2
+links = 1
+layers = 1
+mode = "sampled"
+shots = 20
+
+[train]
+epochs = 2
+batch_size = 4
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "c.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_output_under_a_file_is_one_line_and_status_2(tmp_path, capsys):
+    config = write(tmp_path, LSTM)
+    (tmp_path / "afile").write_text("x")
+    assert main(["train", config, "--out", str(tmp_path / "afile" / "run")]) == 2
+    assert "afile exists and is not a folder" in one_error_line(capsys)
+
+
+def test_read_only_folder_and_full_disk_are_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    config = write(tmp_path, LSTM)
+
+    def read_only(self, *a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "mkdir", read_only)
+        assert main(["train", config, "--out", str(tmp_path / "ro")]) == 2
+    assert "cannot write" in one_error_line(capsys)
+
+    # the disk fills up while the second checkpoint is written
+    saves = []
+    real_save = dqlstm.runs.torch.save
+
+    def full_disk(obj, path):
+        saves.append(path)
+        if len(saves) == 2:
+            raise OSError(28, "No space left on device")
+        real_save(obj, path)
+
+    out = tmp_path / "full"
+    with monkeypatch.context() as m:
+        m.setattr(dqlstm.runs.torch, "save", full_disk)
+        assert main(["train", config, "--out", str(out)]) == 2
+    assert "checkpoint.pt: No space left on device" in one_error_line(capsys)
+    assert not metrics(out)["finished"] and len(metrics(out)["epochs"]) == 1
+    assert not list(out.glob("*.tmp"))
+    # space again: the run resumes from the checkpoint that was written
+    assert main(["train", config, "--out", str(out), "--resume", "--quiet"]) == 0
+    assert metrics(out)["finished"] and len(metrics(out)["epochs"]) == 3
+
+
+def test_ctrl_c_prints_the_checkpoint_and_the_resume_command(tmp_path, capsys, monkeypatch):
+    config = write(tmp_path, LSTM)
+    out = tmp_path / "run"
+    real_epoch = dqlstm.training.run.train_epoch
+    calls = []
+
+    def interrupted_epoch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args)
+
+    with monkeypatch.context() as m:
+        m.setattr(dqlstm.training.run, "train_epoch", interrupted_epoch)
+        assert main(["train", config, "--out", str(out)]) == 130
+    err = one_error_line(capsys)
+    assert f"checkpoint {out / 'checkpoint.pt'}" in err and f"--out {out} --resume" in err
+    assert main(["train", config, "--out", str(out), "--resume", "--quiet"]) == 0
+    resumed = metrics(out)
+    assert main(["train", config, "--out", str(tmp_path / "straight"), "--quiet"]) == 0
+    straight = metrics(tmp_path / "straight")
+    assert [e["test_loss"] for e in resumed["epochs"]] == [e["test_loss"] for e in straight["epochs"]]
+    assert len(resumed["provenance"]) == 2
+
+
+def test_ctrl_c_before_any_checkpoint_says_nothing_was_saved(tmp_path, capsys, monkeypatch):
+    config = write(tmp_path, LSTM)
+    with monkeypatch.context() as m:
+        m.setattr(dqlstm.training.run, "train_epoch", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert main(["train", config, "--out", str(tmp_path / "r")]) == 130
+    assert "nothing saved" in one_error_line(capsys)
+
+
+def test_sampled_runs_without_qpus_are_reproducible_and_resume_keeps_the_full_cost(tmp_path):
+    config = write(tmp_path, SAMPLED)
+    a, b, c = (tmp_path / n for n in "abc")
+    assert main(["train", config, "--out", str(a), "--epochs", "1", "--quiet"]) == 0
+    assert main(["train", config, "--out", str(b), "--epochs", "1", "--quiet"]) == 0
+    assert metrics(a)["epochs"][0]["train_loss"] == metrics(b)["epochs"][0]["train_loss"]
+    assert metrics(a)["final"] == metrics(b)["final"]
+    # one epoch, then a new process trains the second: the cost counts both processes
+    # (the shots after a resume are fresh draws, so only exact modes resume bit-identically)
+    assert main(["train", config, "--out", str(c), "--epochs", "1", "--quiet"]) == 0
+    assert main(["train", config, "--out", str(c), "--epochs", "2", "--resume", "--quiet"]) == 0
+    one, two = metrics(a)["cut"], metrics(c)["cut"]
+    # two epochs and two final evaluations, against one of each; without the sum it would be about equal
+    assert two["executed"]["total_shots"] > 1.8 * one["executed"]["total_shots"]
+    assert two["evaluations"] > 1.8 * one["evaluations"]
+    assert two["num_subexperiments"] == one["num_subexperiments"]
+
+
+def test_add_costs_sums_counters_and_keeps_descriptions():
+    earlier = {"num_cuts": 1, "evaluations": 3, "executed": {"total_shots": 100, "num_pubs": 2},
+               "pool": {"qpus": {"a": {"num_qubits": 2, "shots": 10, "available": True}}, "retries": 1}}
+    current = {"num_cuts": 1, "evaluations": 2, "executed": {"total_shots": 50, "num_pubs": 1},
+               "pool": {"qpus": {"a": {"num_qubits": 2, "shots": 5, "available": False}}, "retries": 0}}
+    total = add_costs(earlier, current)
+    assert total["evaluations"] == 5 and total["executed"] == {"total_shots": 150, "num_pubs": 3}
+    assert total["pool"]["qpus"]["a"] == {"num_qubits": 2, "shots": 15, "available": False}
+    assert total["num_cuts"] == 1 and add_costs(None, None) is None
