@@ -446,6 +446,11 @@ def test_report_compares_runs(tmp_path):
     assert len(rows) == 1 + 2 * 3  # header + (initial + 2 rounds) per run
     assert (tmp_path / "cmp" / "comparison.png").read_bytes()[:8] == PNG_MAGIC
     assert res.rows[0]["rounds"] == 2
+    from dqlstm.cli import main
+
+    assert main(["report", str(tmp_path / "cli"), f"lstm={tmp_path / 'a'}"]) == 0
+    assert (tmp_path / "cli" / "summary.md").is_file() and (tmp_path / "cli" / "comparison.png").is_file()
+    assert main(["report", str(tmp_path / "cli"), str(tmp_path / "a")]) == 2  # no label: named, no traceback
 
 
 def test_dqlstm_main_runs_federate(tmp_path, capsys):

@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-COMMANDS: tuple[str, ...] = ("train", "plan", "compare", "sweep", "federate")
+COMMANDS: tuple[str, ...] = ("train", "plan", "compare", "sweep", "federate", "report")
 
 
 class UserError(Exception):

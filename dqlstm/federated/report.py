@@ -1,6 +1,6 @@
 """Side-by-side summary of federated runs: markdown table, per-round CSV, comparison PNG.
 
-``python -m dqlstm.federated.report OUT_DIR LABEL=RUN_DIR [LABEL=RUN_DIR ...]``
+The ``dqlstm report OUT_DIR LABEL=RUN_DIR [LABEL=RUN_DIR ...]`` command.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,18 +126,3 @@ def compare_runs(runs: Mapping[str, str | Path], out_dir: str | Path) -> Compari
         ax.legend(loc="best", fontsize="small")
     files.append(save_figure(fig, out / "comparison.png"))
     return Comparison(out, rows, files)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) < 2 or any("=" not in a for a in args[1:]):
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
-        return 2
-    runs = dict(a.split("=", 1) for a in args[1:])
-    result = compare_runs(runs, args[0])
-    print((result.out_dir / "summary.md").read_text(), end="")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
