@@ -22,10 +22,12 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qiskit.circuit import Instruction, ParameterExpression
+from qiskit.circuit import Instruction
 from qiskit.circuit.library import get_standard_gate_name_mapping
 from qiskit_addon_cutting.instructions import Move
 from qiskit_addon_cutting.qpd import QPDBasis, qpdbasis_from_instruction
+
+from backends.circuits import has_unbound_parameters
 
 # generate_qpd_weights drops terms whose |coefficient| is below this (qpd/weights.py)
 _NONZERO_ATOL = 1e-14
@@ -70,13 +72,6 @@ def _cached_gate_cost(name: str, params: tuple[float, ...], op: Instruction) -> 
 
 class UncuttableGateError(ValueError):
     """The gate has no QPD in qiskit-addon-cutting (unbound parameters, > 2 qubits, ...)."""
-
-
-def has_unbound_parameters(op: Instruction) -> bool:
-    """Unbound parameters in ``op``; ``is_parameterized`` misses those of controlled gates."""
-    return any(isinstance(p, ParameterExpression) and p.parameters for p in op.params) or bool(
-        getattr(op, "is_parameterized", lambda: False)()
-    )
 
 
 def gate_cut_cost(op: Instruction) -> CutCost:

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import networkx as nx
 from qiskit.circuit import ControlFlowOp, Delay, Gate, QuantumCircuit
 
-from .costs import CutCost, UncuttableGateError, gate_cut_cost, has_unbound_parameters
+from backends.circuits import has_unbound_parameters, qubit_indices
+
+from .costs import CutCost, UncuttableGateError, gate_cut_cost
 from .errors import PlanError
 
 _IGNORED = frozenset({"barrier", "delay"})
@@ -83,7 +85,7 @@ class CircuitModel:
 
 def _check_instruction(i: int, inst, circuit: QuantumCircuit) -> None:
     op = inst.operation
-    qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
+    qubits = qubit_indices(circuit, inst)
     where = f"instruction {i} ({op.name} on qubits {qubits})"
     if op.name == "measure":
         raise PlanError(f"{where} is a measurement; the VQC must be unitary (measure after cutting)")
@@ -119,7 +121,7 @@ def build_model(circuit: QuantumCircuit) -> CircuitModel:
         op = inst.operation
         if op.name in _IGNORED or len(inst.qubits) < 2:
             continue
-        qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
+        qubits = qubit_indices(circuit, inst)
         try:
             cost, reason = gate_cut_cost(op), None
         except UncuttableGateError as exc:

@@ -41,7 +41,8 @@ from qiskit_addon_cutting import (
 )
 from qiskit_addon_cutting.instructions import CutWire
 
-from .costs import has_unbound_parameters
+from backends.circuits import has_unbound_parameters, qubit_indices
+
 from .errors import PlanError
 
 PLAN_FORMAT = 1
@@ -267,7 +268,7 @@ class CutPlan:
                 raise PlanError(f"{cut.kind} cut at instruction {cut.index}: circuit has "
                                 f"{len(circuit.data)} instructions")
             inst = circuit.data[cut.index]
-            qubits = tuple(circuit.find_bit(q).index for q in inst.qubits)
+            qubits = qubit_indices(circuit, inst)
             where = f"{cut.kind} cut at instruction {cut.index}"
             if cut.kind == "gate":
                 if inst.operation.name != cut.operation or qubits != cut.qubits:

@@ -25,8 +25,8 @@ import torch
 from qiskit.circuit import QuantumCircuit
 from qiskit.quantum_info import Operator
 
+from backends.circuits import has_unbound_parameters, qubit_indices
 from dqlstm.engine.program import IndexedGate, check_vqc_instruction
-from partitioner.costs import has_unbound_parameters
 
 
 @dataclass
@@ -103,7 +103,7 @@ def split_circuit(circuit: QuantumCircuit, plan) -> list[FragmentCircuit]:
         if not inst.qubits or inst.operation.name == "barrier":
             continue  # global phase and barriers change no expectation value
         check_vqc_instruction(inst, f"instruction {pos} ({inst.operation.name})")
-        qubits = [circuit.find_bit(q).index for q in inst.qubits]
+        qubits = list(qubit_indices(circuit, inst))
         for q in qubits:
             cid = wire_cuts.get((pos, q))
             if cid is None:

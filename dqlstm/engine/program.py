@@ -26,7 +26,7 @@ import torch
 from qiskit.circuit import Gate, Parameter, ParameterExpression, QuantumCircuit
 from qiskit.quantum_info import Operator
 
-from partitioner.costs import has_unbound_parameters
+from backends.circuits import has_unbound_parameters
 
 from .gates import PARAMETERISED
 
