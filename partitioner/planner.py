@@ -34,9 +34,9 @@ from .capacities import Capacities
 from .costs import wire_cut_cost
 from .errors import PlanError
 from .model import build_model
+from .passes import EPS
 from .plan import CutPlan
 from .qubit_search import (
-    EPS,
     branch_and_bound,
     build_qubit_problem,
     kl_partition,

@@ -35,8 +35,7 @@ import numpy as np
 from .capacities import Capacities
 from .errors import PlanError
 from .model import CircuitModel
-
-EPS = 1e-9
+from .passes import EPS, BestPrefix, best_prefix_passes
 
 
 @dataclass(frozen=True)
@@ -176,16 +175,14 @@ def _kl_refine(
     w = prob.weights
     size = prob.sizes
     n, num_parts = len(size), len(caps)
-    part = part.copy()
     idx = np.arange(n)
-    for _ in range(2 * n + 5):  # passes; each must strictly improve
+
+    def run_pass(part: np.ndarray, log: BestPrefix) -> None:
         onehot = np.zeros((n, num_parts))
         onehot[idx, part] = 1.0
         conn = w @ onehot
         load = onehot.T @ size
         locked = np.zeros(n, dtype=bool)
-        history: list[tuple[int, int, int]] = []  # (node, old part, new part)
-        gain_sum, best_sum, best_len, stale = 0.0, 0.0, 0, 0
         for _step in range(n):
             own = conn[idx, part]
             move = conn - own[:, None]
@@ -209,7 +206,7 @@ def _kl_refine(
             sw = int(np.argmax(swap))
             sw_gain = swap.flat[sw]
             if not np.isfinite(max(mv_gain, sw_gain)):
-                break
+                return
             if mv_gain >= sw_gain:
                 changes = [(mv // num_parts, mv % num_parts)]
                 gain = mv_gain
@@ -217,6 +214,7 @@ def _kl_refine(
                 u, v = divmod(sw, n)
                 changes = [(u, int(part[v])), (v, int(part[u]))]
                 gain = sw_gain
+            undo = []
             for v_, new in changes:
                 old = int(part[v_])
                 part[v_] = new
@@ -225,19 +223,11 @@ def _kl_refine(
                 conn[:, old] -= w[:, v_]
                 conn[:, new] += w[:, v_]
                 locked[v_] = True
-                history.append((v_, old, new))
-            gain_sum += gain
-            if gain_sum > best_sum + EPS:
-                best_sum, best_len, stale = gain_sum, len(history), 0
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-        for v_, old, _new in reversed(history[best_len:]):
-            part[v_] = old
-        if best_sum <= EPS:
-            break
-    return part
+                undo.append((v_, old))
+            if log.record(undo, gain):
+                return
+
+    return best_prefix_passes(part.copy(), 2 * n + 5, patience, run_pass)
 
 
 def _canonical(part: np.ndarray) -> tuple[int, ...]:

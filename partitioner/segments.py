@@ -32,9 +32,8 @@ import networkx as nx
 import numpy as np
 
 from .model import CircuitModel
+from .passes import BestPrefix, best_prefix_passes
 from .wires import Timeline
-
-EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -209,14 +208,13 @@ def _fm(
     parts = np.arange(num_parts)
     firsts = graph.first[graph.active]
     counts = np.diff(np.append(firsts, e))
-    for _ in range(max_passes):
+
+    def run_pass(part: np.ndarray, log: BestPrefix) -> None:
         onehot = np.zeros((e, num_parts))
         onehot[idx, part] = 1.0
         conn = w @ onehot
         width = _widths(graph, part, idle_parts, num_parts)
         locked = graph.frozen.copy()
-        history: list[tuple[np.ndarray, int]] = []
-        gain_sum, best_sum, best_len_moves, stale = 0.0, 0.0, 0, 0
         tiebreak = rng.random((2 * e, num_parts)) * 1e-7
         while True:
             start, end = _run_bounds(graph, part)
@@ -260,7 +258,7 @@ def _fm(
             swap = np.where(swap_ok, swap, -np.inf)
             sw = int(np.argmax(swap))
             if not np.isfinite(max(score.flat[best], swap.flat[sw])):
-                break
+                return
             if swap.flat[sw] > score.flat[best]:
                 u, v = divmod(sw, len(fa))
                 step_gain = float(swap.flat[sw])
@@ -272,6 +270,7 @@ def _fm(
                 width[b] += d_to[m, b]
                 step_gain = float(gain[m, b])
                 pieces_ = [(np.arange(lo[m], hi[m] + 1), b)]
+            undo = []
             for moved, b in pieces_:
                 a = int(part[moved[0]])
                 part[moved] = b
@@ -279,18 +278,11 @@ def _fm(
                 conn[:, a] -= delta
                 conn[:, b] += delta
                 locked[moved] = True
-                history.append((moved, a))
-            gain_sum += step_gain
-            if gain_sum > best_sum + EPS:
-                best_sum, best_len_moves, stale = gain_sum, len(history), 0
-            else:
-                stale += 1
-                if stale >= patience:
-                    break
-        for moved, a in reversed(history[best_len_moves:]):
-            part[moved] = a
-        if best_sum <= EPS:
-            break
+                undo.append((moved, a))
+            if log.record(undo, step_gain):
+                return
+
+    best_prefix_passes(part, max_passes, patience, run_pass)
     return to_timelines(graph, part, seq)
 
 

@@ -33,8 +33,7 @@ import math
 import numpy as np
 
 from .model import CircuitModel
-
-EPS = 1e-9
+from .passes import EPS
 
 Timeline = np.ndarray  # parts of one qubit's events (length max(1, #events))
 
