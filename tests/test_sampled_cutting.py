@@ -129,6 +129,7 @@ def _slice_result(result, index) -> SamplerPubResult:
 
 
 def _split(executor: SampledCutExecutor, results: list) -> dict:
+    """Results of one call per label (the distinct sub-experiments that ran)."""
     out, start = {}, 0
     for frag in executor.fragments:
         out[frag.label] = results[start : start + len(frag.subexperiments)]
@@ -137,12 +138,14 @@ def _split(executor: SampledCutExecutor, results: list) -> dict:
 
 
 def _reference(executor: SampledCutExecutor, by_label: dict, index) -> np.ndarray:
-    """qiskit-addon-cutting's reconstruction of the Pauli terms for one binding."""
-    rec = executor.reconstructor
-    results = {
-        lab: PrimitiveResult([_slice_result(r, index[lab]) for r in by_label[lab]])
-        for lab in rec.labels
-    }
+    """qiskit-addon-cutting's reconstruction of the Pauli terms for one binding.
+
+    Every listed sub-experiment gets the result of its distinct circuit.
+    """
+    results = {}
+    for frag in executor.fragments:
+        listed = [by_label[frag.label][j] for j in frag.terms.listed_to_distinct()]
+        results[frag.label] = PrimitiveResult([_slice_result(r, index[frag.label]) for r in listed])
     return np.array(reconstruct_expectation_values(results, executor.coefficients, executor.subobservables))
 
 
@@ -170,7 +173,11 @@ def test_reconstruction_equals_qiskit_addon_cutting(make, labels, observables):
         # observables here are single Paulis, so values are the Pauli-term values
         np.testing.assert_allclose(out.values[b], ref @ ex.term_weights.T, rtol=0, atol=1e-12)
     assert out.values.shape == (2, len(observables))
-    assert np.all(out.stderr > 0)
+    identity = np.array([SparsePauliOp(o).paulis[0].to_label() == "I" * qc.num_qubits for o in observables])
+    assert np.all(out.stderr[:, ~identity] > 0)
+    # the identity's QPD-measurement terms cancel exactly now that they share one estimate
+    np.testing.assert_allclose(out.values[:, identity], 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out.stderr[:, identity], 0.0, rtol=0, atol=1e-12)
 
 
 def _random_results(rng, num_terms, obs_bits, qpd_bits_per_term, batch, shots):
@@ -255,12 +262,15 @@ def test_cost_and_overhead():
     assert ex.num_cuts == 2
     assert ex.sampling_overhead == pytest.approx(9.0 * 16.0)  # CX gate cut x Move wire cut
     out = ex.run(np.zeros((2, ex.num_parameters)))
-    # one commuting group per fragment: sub-experiments = 2 fragments x (6 x 8) QPD terms
+    # one commuting group per fragment: listed = 2 fragments x (6 x 8) QPD terms,
+    # of which 30 (A) + 20 (B) circuits are distinct and run
     assert ex.reconstructor.num_qpd_terms == 48
-    assert ex.num_subexperiments == 96
-    assert out.cost.num_pubs == 96
-    assert out.cost.num_circuits_executed == 192
-    assert out.cost.total_shots == 192 * 16
+    assert ex.num_subexperiments_listed == 96 == out.cost.num_subexperiments_listed
+    assert ex.num_subexperiments == 50 == out.cost.num_subexperiments
+    assert ex.predicted.total_listed == 96 and ex.predicted.total_distinct == 50
+    assert out.cost.num_pubs == 50
+    assert out.cost.num_circuits_executed == 100
+    assert out.cost.total_shots == 100 * 16
     assert out.cost.sampling_overhead == pytest.approx(144.0)
 
 
@@ -283,7 +293,8 @@ def test_from_partitioner_plan():
     plan = partitioner.plan_cuts(qc, 2)
     obs = ["ZZZZ", "IIIZ"]
     ex = SampledCutExecutor.from_plan(plan, qc, obs, pool=RecordingPool(6), shots=16)
-    assert ex.num_subexperiments == plan.num_subexperiments
+    assert ex.num_subexperiments_listed == plan.num_subexperiments  # one group per fragment
+    assert ex.num_subexperiments == 10  # 5 distinct of 6 per fragment
     assert ex.sampling_overhead == pytest.approx(plan.sampling_overhead)
     ref = SampledCutExecutor(qc, obs, plan.partition_labels, pool=RecordingPool(6), shots=16)
     values = np.full((2, qc.num_parameters), -0.4)

@@ -17,7 +17,15 @@ from qiskit.circuit import QuantumCircuit
 
 from dqlstm.engine.observables import as_observables
 
+from .guard import (
+    DEFAULT_MAX_SUBEXPERIMENTS,
+    DEFAULT_MAX_TOTAL_SHOTS,
+    check_parameter_values,
+    check_shots,
+)
 from .plans import plan_summary, resolve_plan
+
+__all__ = ["METHODS", "CutEstimator", "CutResult", "check_parameter_values"]
 
 METHODS = ("cut-exact", "sampled")
 
@@ -30,30 +38,14 @@ class CutResult:
         values: ``(B, n_observables)`` expectation values.
         stderr: standard errors (zeros for ``cut-exact``).
         cost: plan figures (cuts, sampling overhead, sub-experiments) plus, for
-            ``sampled``, shots and circuits executed.
+            ``sampled``, shots and circuits executed. ``num_subexperiments``
+            counts the distinct circuits that run, ``num_subexperiments_listed``
+            what qiskit-addon-cutting listed.
     """
 
     values: np.ndarray
     stderr: np.ndarray
     cost: dict[str, Any] = field(default_factory=dict)
-
-
-def check_parameter_values(values: Any, num_parameters: int) -> np.ndarray:
-    """``(B, P)`` float array (a ``(P,)`` vector is one binding), finite, right width."""
-    try:
-        arr = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"parameter values are not a numeric array: {exc}") from None
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != num_parameters:
-        raise ValueError(
-            f"parameter values must have shape (B, {num_parameters}) (one column per circuit "
-            f"parameter), got {np.shape(values)}"
-        )
-    if not np.isfinite(arr).all():
-        raise ValueError("parameter values contain NaN or infinite entries")
-    return arr
 
 
 class CutEstimator:
@@ -70,6 +62,9 @@ class CutEstimator:
         shots: ``sampled`` only: shots per sub-experiment and binding (default 4000).
         plan: a ready ``CutPlan`` instead of ``max_qubits``.
         seed: ``sampled`` only: seed of the default sampler.
+        max_subexperiments, max_total_shots: ``sampled`` only: plans listing
+            more sub-experiments, or needing more shots per binding, are refused
+            before anything is generated (see :class:`SampledCutExecutor`).
     """
 
     def __init__(
@@ -83,13 +78,15 @@ class CutEstimator:
         *,
         plan=None,
         seed: int | None = None,
+        max_subexperiments: int | None = DEFAULT_MAX_SUBEXPERIMENTS,
+        max_total_shots: int | None = DEFAULT_MAX_TOTAL_SHOTS,
     ):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         if not isinstance(circuit, QuantumCircuit):
             raise ValueError(f"circuit must be a qiskit QuantumCircuit, got {type(circuit).__name__}")
-        if shots is not None and (not isinstance(shots, (int, np.integer)) or shots <= 0):
-            raise ValueError(f"shots must be a positive integer, got {shots!r}")
+        if shots is not None:
+            check_shots(shots)
         if method == "cut-exact" and (pool is not None or shots is not None):
             raise ValueError("pool and shots only apply to method='sampled'")
         self.observables = as_observables(observables, circuit.num_qubits)
@@ -107,7 +104,14 @@ class CutEstimator:
 
             self._exact = None
             self._executor = SampledCutExecutor.from_plan(
-                plan, circuit, self.observables, pool=pool, shots=shots or 4000, seed=seed
+                plan,
+                circuit,
+                self.observables,
+                pool=pool,
+                shots=shots or 4000,
+                seed=seed,
+                max_subexperiments=max_subexperiments,
+                max_total_shots=max_total_shots,
             )
 
     @property
@@ -115,10 +119,11 @@ class CutEstimator:
         return len(self.observables)
 
     def plan_cost(self) -> dict[str, Any]:
-        """The plan's cost; ``sampled`` counts the sub-experiments actually generated."""
+        """The plan's cost; ``sampled`` counts the distinct sub-experiments that run."""
         cost = {**plan_summary(self.plan), "mode": self.method}
         if self._executor is not None:
             cost["num_subexperiments"] = self._executor.num_subexperiments
+            cost["num_subexperiments_listed"] = self._executor.num_subexperiments_listed
         return cost
 
     def estimate(self, parameter_values) -> CutResult:
@@ -141,24 +146,33 @@ class CutEstimator:
         """Differentiable values ``(B, n_observables)`` for a ``(B, P)`` tensor.
 
         ``cut-exact``: torch autograd through the fragment contraction;
-        ``sampled``: fragment-local parameter-shift rule.
+        ``sampled``: fragment-local parameter-shift rule. Floating inputs keep
+        their dtype; integer (or bool) inputs give float64 values, since
+        expectation values are not integers. Complex inputs are refused.
         """
         if not isinstance(parameters, torch.Tensor):
             raise ValueError(f"parameters must be a torch.Tensor, got {type(parameters).__name__}")
-        check_parameter_values(parameters.detach().cpu().numpy(), len(self.parameters))
+        if parameters.is_complex():
+            raise ValueError("parameters are complex; rotation angles must be real numbers")
+        check_parameter_values(
+            parameters.detach().cpu().to(torch.float64).numpy(), len(self.parameters)
+        )
+        dtype = parameters.dtype if parameters.is_floating_point() else torch.float64
         p = parameters if parameters.ndim == 2 else parameters[None, :]
+        p = p if p.is_floating_point() else p.to(torch.float64)
         if self._exact is not None:
             out = self._exact(p, torch.zeros(1, 0, dtype=torch.float64))[0]
         else:
             from .torch_sampled import sampled_expectation
 
             out = sampled_expectation(self._executor, p)
-        return out.to(parameters.dtype) if parameters.ndim == 2 else out[0].to(parameters.dtype)
+        return out.to(dtype) if parameters.ndim == 2 else out[0].to(dtype)
 
 
 def _cost_dict(cost) -> dict[str, Any]:
     return {
         "shots_per_subexperiment": cost.shots_per_subexperiment,
+        "num_subexperiments_listed": cost.num_subexperiments_listed,
         "num_pubs": cost.num_pubs,
         "num_circuits_executed": cost.num_circuits_executed,
         "total_shots": cost.total_shots,

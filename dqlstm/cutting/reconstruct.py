@@ -31,12 +31,18 @@ is
 .. math::
     \langle O \rangle = \sum_i c_i \prod_f E_{f,i}(P_f).
 
+Duplicates. Terms whose circuits on fragment :math:`f` are identical share
+one estimate (:mod:`.dedup`): results are given for the distinct circuits
+only, :math:`E_{f,i} = X_{f,d(f,i)}`, and the sum runs over the distinct
+class tuples with summed coefficients. Without ``term_classes`` every term is
+its own class and the arithmetic is qiskit-addon-cutting's.
+
 Standard errors. A shot mean of :math:`S` values :math:`\pm 1` with mean
-:math:`E` has estimated variance :math:`v = (1 - E^2) / (S - 1)`. Different
-sub-experiments are independent, so with
-:math:`\mathrm{Var}(\prod_f X_f) = \prod_f (v_f + E_f^2) - \prod_f E_f^2`
-(independent factors) and :math:`\mathrm{Var}\langle O\rangle = \sum_i c_i^2
-\mathrm{Var}(\prod_f E_{f,i})`.
+:math:`E` has estimated variance :math:`v = (1 - E^2) / (S - 1)`. Distinct
+sub-experiments are independent; the variance of the multilinear sum, with
+one estimate shared by several terms, and its unbiased estimate are derived
+in :mod:`.dedup` (for unshared terms the variance is :math:`\sum_i c_i^2
+(\prod_f (v_f + E_f^2) - \prod_f E_f^2)`).
 
 Parameter shift. If parameter :math:`\theta` lives in fragment :math:`g` only,
 
@@ -45,7 +51,8 @@ Parameter shift. If parameter :math:`\theta` lives in fragment :math:`g` only,
     \frac{E^{+}_{g,i} - E^{-}_{g,i}}{2} \prod_{f \ne g} E_{f,i},
 
 where :math:`E^{\pm}_{g,i}` are fragment :math:`g` 's estimates at
-:math:`\theta \pm \pi/2`; the other fragments' estimates are reused.
+:math:`\theta \pm \pi/2`; the other fragments' estimates are reused, and
+only :math:`g`'s distinct circuits run again.
 
 Bit layout. ``BitArray.array`` has shape ``(*shape, shots, nbytes)``, bytes
 big-endian, clbit 0 the least significant bit of the last byte -- exactly
@@ -61,6 +68,8 @@ from typing import Any
 import numpy as np
 from qiskit.quantum_info import PauliList
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
+
+from .dedup import FragmentTerms, MergedQPD
 
 __all__ = [
     "CutReconstructor",
@@ -91,11 +100,12 @@ def parity_of_bytes(packed: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FragmentEstimates:
-    """Per-QPD-term estimates of one fragment's sub-observables.
+    """Per-class estimates of one fragment's sub-observables.
 
     Attributes:
-        mean: ``(T, *shape, n_terms)`` shot means :math:`E_{f,i}(P_f)` for each QPD
-            term ``i``, binding index ``shape`` and global Pauli term.
+        mean: ``(D, *shape, n_terms)`` shot means :math:`X_{f,d}(P_f)` for each
+            distinct class ``d`` of QPD terms (``T`` classes without
+            deduplication), binding index ``shape`` and global Pauli term.
         var: same shape, estimated variance of ``mean``.
     """
 
@@ -228,9 +238,12 @@ class CutReconstructor:
 
     Built from the same inputs as ``reconstruct_expectation_values``: the QPD
     ``coefficients`` from ``generate_cutting_experiments`` and the
-    sub-observables per partition label from ``partition_problem``. Results
-    are given per label, ordered as ``generate_cutting_experiments`` orders the
-    sub-experiments; each may carry any batch ``shape`` of parameter bindings
+    sub-observables per partition label from ``partition_problem``, plus
+    optionally the classes of identical sub-experiments per label
+    (:func:`.dedup.fragment_terms`). Results are given per label for the
+    distinct sub-experiments only (class-major: class ``d``, group ``k`` at
+    ``d G + k``; without ``terms`` that is ``generate_cutting_experiments``'
+    order); each may carry any batch ``shape`` of parameter bindings
     (``BitArray.array`` of shape ``(*shape, shots, nbytes)``), the same for all.
     """
 
@@ -238,6 +251,7 @@ class CutReconstructor:
         self,
         coefficients: Sequence[tuple[float, Any]],
         subobservables: Mapping[Hashable, PauliList],
+        terms: Mapping[Hashable, FragmentTerms] | None = None,
     ) -> None:
         if len(coefficients) == 0:
             raise ValueError("coefficients is empty; need one per QPD term")
@@ -251,6 +265,18 @@ class CutReconstructor:
         self.labels: tuple[Hashable, ...] = tuple(subobservables)
         self.num_paulis: int = sizes.pop()
         self._layouts = {lab: _fragment_layout(subobservables[lab]) for lab in self.labels}
+        num_t = len(self.coefficients)
+        self.terms: dict[Hashable, FragmentTerms] = {}
+        for lab in self.labels:
+            groups = len(self._layouts[lab].groups)
+            t = FragmentTerms.identity(num_t, groups) if terms is None else terms[lab]
+            if t.num_terms != num_t or t.num_groups != groups:
+                raise ValueError(
+                    f"partition {lab!r}: term classes for {t.num_terms} terms x {t.num_groups} "
+                    f"groups, expected {num_t} x {groups}"
+                )
+            self.terms[lab] = t
+        self.merged = MergedQPD(self.coefficients, [self.terms[lab].term_class for lab in self.labels])
 
     @property
     def num_qpd_terms(self) -> int:
@@ -262,25 +288,30 @@ class CutReconstructor:
         return len(self._layouts[label].groups)
 
     def num_subexperiments(self, label: Hashable) -> int:
-        """Sub-experiments of a fragment: QPD terms x commuting groups."""
-        return self.num_qpd_terms * self.num_groups(label)
+        """Distinct sub-experiments of a fragment (results it takes): classes x groups."""
+        return self.terms[label].num_distinct
+
+    def num_subexperiments_listed(self, label: Hashable) -> int:
+        """Sub-experiments qiskit-addon-cutting lists for a fragment: QPD terms x groups."""
+        return self.terms[label].num_listed
 
     def fragment_estimates(self, label: Hashable, results: Sequence[Any]) -> FragmentEstimates:
-        """Per-term estimates :math:`E_{f,i}` of one fragment, vectorised over terms and bindings.
+        """Per-class estimates :math:`X_{f,d}` of one fragment, vectorised over classes and bindings.
 
         Args:
             label: partition label.
             results: the fragment's pub results (``.data`` with the
                 ``qpd_measurements`` and ``observable_measurements`` BitArrays),
-                one per sub-experiment, in ``generate_cutting_experiments`` order.
+                one per distinct sub-experiment, class-major.
         """
         layout = self._layouts[label]
         n_groups = len(layout.groups)
-        n_terms = self.num_qpd_terms
+        n_terms = self.terms[label].num_classes
         if len(results) != n_terms * n_groups:
             raise ValueError(
                 f"partition {label!r}: got {len(results)} results, expected "
-                f"{n_terms} QPD terms x {n_groups} observable groups = {n_terms * n_groups}"
+                f"{n_terms} distinct QPD-term classes x {n_groups} observable groups = "
+                f"{n_terms * n_groups}"
             )
         group_mean: list[np.ndarray] = []
         group_var: list[np.ndarray] = []
@@ -301,7 +332,7 @@ class CutReconstructor:
     def _group_term_stats(
         self, group: _GroupLayout, obs: list[np.ndarray], qpd: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(T, *shape, n_masks)`` means and variances of one group over all QPD terms."""
+        """``(D, *shape, n_masks)`` means and variances of one group over all classes."""
         shape_set = {a.shape[:-1] for a in obs} | {a.shape[:-1] for a in qpd}
         if len(shape_set) != 1:
             raise ValueError(
@@ -334,13 +365,10 @@ class CutReconstructor:
         return {lab: self.fragment_estimates(lab, results[lab]) for lab in self.labels}
 
     def combine(self, estimates: Mapping[Hashable, FragmentEstimates]) -> Reconstruction:
-        r""":math:`\sum_i c_i \prod_f E_{f,i}` and its standard error."""
+        r""":math:`\sum_i c_i \prod_f E_{f,i}` and its standard error (shared estimates included)."""
         means = [estimates[lab].mean for lab in self.labels]
         vars_ = [estimates[lab].var for lab in self.labels]
-        prod_mean, prod_var = _product_stats(means, vars_)
-        c = self.coefficients
-        values = np.tensordot(c, prod_mean, axes=(0, 0))
-        var = np.tensordot(c**2, prod_var, axes=(0, 0))
+        values, var = self.merged.stats(means, vars_)
         return Reconstruction(values, np.sqrt(var))
 
     def reconstruct(self, results: Mapping[Hashable, Sequence[Any]]) -> Reconstruction:
@@ -357,45 +385,22 @@ class CutReconstructor:
 
         Args:
             estimates: unshifted per-fragment estimates, ``mean`` of shape
-                ``(T, *shape, n_paulis)``.
+                ``(D_f, *shape, n_paulis)``.
             label: the fragment whose parameters were shifted.
             shifted: that fragment's estimates at the shifted bindings, ``mean``
-                of shape ``(T, 2, P_f, *shape, n_paulis)``; axis 1 is
+                of shape ``(D, 2, P_f, *shape, n_paulis)``; axis 1 is
                 ``(+pi/2, -pi/2)``, axis 2 the fragment's parameters.
 
         Returns:
             gradient and standard error, shape ``(P_f, *shape, n_paulis)``.
         """
-        others = [lab for lab in self.labels if lab != label]
-        if others:
-            rest_mean, rest_var = _product_stats(
-                [estimates[lab].mean for lab in others], [estimates[lab].var for lab in others]
-            )
-        else:  # uncut circuit: a single fragment
-            rest_mean = np.ones_like(estimates[label].mean)
-            rest_var = np.zeros_like(rest_mean)
-        diff = 0.5 * (shifted.mean[:, 0] - shifted.mean[:, 1])  # (T, P_f, *shape, n)
-        diff_var = 0.25 * (shifted.var[:, 0] + shifted.var[:, 1])
-        rest_mean = rest_mean[:, None]
-        rest_var = rest_var[:, None]
-        term = diff * rest_mean
-        term_var = (diff_var + diff**2) * (rest_var + rest_mean**2) - term**2
-        c = self.coefficients
-        grad = np.tensordot(c, term, axes=(0, 0))
-        var = np.tensordot(c**2, np.maximum(term_var, 0.0), axes=(0, 0))
+        means, vars_ = [], []
+        for lab in self.labels:
+            if lab == label:
+                means.append(0.5 * (shifted.mean[:, 0] - shifted.mean[:, 1]))  # (D, P_f, *shape, n)
+                vars_.append(0.25 * (shifted.var[:, 0] + shifted.var[:, 1]))
+            else:  # broadcast over the shifted parameters
+                means.append(estimates[lab].mean[:, None])
+                vars_.append(estimates[lab].var[:, None])
+        grad, var = self.merged.stats(means, vars_)
         return Reconstruction(grad, np.sqrt(var))
-
-
-def _product_stats(
-    means: Sequence[np.ndarray], variances: Sequence[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    r"""Mean and variance of a product of independent factors.
-
-    :math:`\mathrm{Var}(\prod X_f) = \prod (v_f + E_f^2) - \prod E_f^2`.
-    """
-    mean = means[0]
-    second = variances[0] + means[0] ** 2
-    for m, v in zip(means[1:], variances[1:]):
-        mean = mean * m
-        second = second * (v + m**2)
-    return mean, np.maximum(second - mean**2, 0.0)

@@ -8,6 +8,17 @@ parameters kept symbolic. Each call then binds a batch of parameter values:
 one PUB ``(subexperiment, values (B, P_sub), shots)`` per sub-experiment,
 all PUBs of all fragments in one ``pool.run``.
 
+Duplicates. qiskit-addon-cutting lists identical circuits under several QPD
+terms (2 CX cuts: 36 listed, 25 distinct per fragment); only the distinct ones
+run, and every term uses its circuit's estimate, with the variance of the
+shared estimates derived in :mod:`.dedup`. Costs count what ran;
+``num_subexperiments_listed`` is what qiskit-addon-cutting listed.
+
+Limits (:mod:`.guard`). Before anything is generated, a plan listing more than
+``max_subexperiments`` sub-experiments, or needing more than
+``max_total_shots`` shots for one binding, is refused; so is a call needing
+more than ``max_total_shots``, and ``shots`` above :data:`.guard.MAX_SHOTS`.
+
 Parameter order. Columns of ``parameter_values`` follow ``circuit.parameters``
 (qiskit's sorted order: by name, ``ParameterVector`` elements by index). A
 sub-experiment gets the columns of its own ``subexperiment.parameters``.
@@ -19,7 +30,8 @@ as its bare angle. For such a gate :math:`\langle O\rangle(\theta) = a + b\cos
 exactly. A parameter lives in one fragment; only that fragment's
 sub-experiments are re-run (all shifts of all its parameters in one PUB per
 sub-experiment, bindings of shape ``(2, P_f, B)``) and the other fragments'
-results of the unshifted run are reused (:meth:`CutReconstructor.shift_gradient`).
+results of the unshifted run are reused (:meth:`CutReconstructor.shift_gradient`);
+only the shifted fragment's distinct circuits run again.
 
 Cut gates must not carry parameters: their QPD is fixed at template time.
 
@@ -27,7 +39,8 @@ Observables. Each observable (a Pauli string or a :class:`SparsePauliOp`) gives
 one value :math:`\sum_j w_j \langle P_j\rangle` over its Pauli terms. Its
 standard error is exact for a single Pauli and the upper bound
 :math:`\sum_j |w_j| \sigma_j` otherwise (terms measured on the same shots are
-correlated).
+correlated). Coefficients are summed (``simplify``) before they are checked to
+be real, as ``cut-exact`` does.
 """
 
 from __future__ import annotations
@@ -48,7 +61,20 @@ from qiskit_addon_cutting import (
 )
 from qiskit_addon_cutting.instructions import CutWire
 from qiskit_addon_cutting.qpd import TwoQubitQPDGate
+from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
+from .dedup import FragmentTerms, fragment_terms
+from .guard import (
+    DEFAULT_MAX_SUBEXPERIMENTS,
+    DEFAULT_MAX_TOTAL_SHOTS,
+    SubexperimentCount,
+    check_limit,
+    check_parameter_values,
+    check_plan_size,
+    check_shots,
+    check_total_shots,
+    count_subexperiments,
+)
 from .reconstruct import CutReconstructor, FragmentEstimates
 
 __all__ = [
@@ -114,11 +140,13 @@ class ExecutionCost:
     Attributes:
         shots_per_subexperiment: shots per PUB and binding.
         num_subexperiments: distinct sub-experiment circuits of the template
-            (all fragments, QPD terms x observable groups).
+            (all fragments), the ones that run.
         num_pubs: PUBs submitted.
         num_circuits_executed: bound circuits run (sum over PUBs of their bindings).
         total_shots: ``num_circuits_executed * shots_per_subexperiment``.
         sampling_overhead: :math:`\\prod_{cuts} (\\sum_i |c_i|)^2` of the QPD.
+        num_subexperiments_listed: sub-experiments qiskit-addon-cutting listed
+            (QPD terms x observable groups per fragment, duplicates included).
     """
 
     shots_per_subexperiment: int
@@ -127,6 +155,7 @@ class ExecutionCost:
     num_circuits_executed: int
     total_shots: int
     sampling_overhead: float
+    num_subexperiments_listed: int
 
     def __add__(self, other: ExecutionCost) -> ExecutionCost:
         return ExecutionCost(
@@ -136,6 +165,7 @@ class ExecutionCost:
             self.num_circuits_executed + other.num_circuits_executed,
             self.total_shots + other.total_shots,
             self.sampling_overhead,
+            self.num_subexperiments_listed,
         )
 
 
@@ -148,7 +178,7 @@ class SampledValues:
         stderr: ``(B, n_observables)`` standard errors.
         cost: what the run cost.
         parameter_values: the ``(B, P)`` bindings used.
-        estimates: per-fragment, per-QPD-term estimates, reused by
+        estimates: per-fragment, per-class (distinct circuits) estimates, reused by
             :meth:`SampledCutExecutor.jacobian`.
     """
 
@@ -177,9 +207,10 @@ class SampledJacobian:
 @dataclass(frozen=True)
 class _Fragment:
     label: Hashable
-    subexperiments: tuple[QuantumCircuit, ...]
+    subexperiments: tuple[QuantumCircuit, ...]  # the distinct ones, class-major
     columns: tuple[np.ndarray, ...]  # per sub-experiment: its parameters' global columns
     parameters: np.ndarray  # global columns of the fragment's parameters
+    terms: FragmentTerms  # which listed sub-experiment is which distinct one
 
 
 class SampledCutExecutor:
@@ -206,6 +237,14 @@ class SampledCutExecutor:
             expanded onto extra qubits (e.g. ``plan.cut_circuit(circuit)``);
             observables are mapped onto it with ``expand_observables`` and
             ``partition_labels`` label its qubits.
+        max_subexperiments: refuse (``ValueError``, before generating anything)
+            a plan for which qiskit-addon-cutting would list more
+            sub-experiments; ``None``: no limit.
+        max_total_shots: refuse a plan needing more shots for one binding, and
+            a call needing more shots; ``None``: no limit.
+        deduplicate: run identical sub-experiments once (default). ``False``
+            runs every listed one as an independent draw (the reference
+            behaviour, twice or more the shots).
 
     Attributes:
         parameters: ``circuit.parameters``, the column order of ``parameter_values``.
@@ -216,8 +255,11 @@ class SampledCutExecutor:
             ``partition_problem`` outputs (reference inputs for
             ``reconstruct_expectation_values``).
         reconstructor: the :class:`CutReconstructor`.
-        fragments: per partition label, its sub-experiments and parameter columns.
+        fragments: per partition label, its distinct sub-experiments, their
+            parameter columns and ``terms`` (``listed_to_distinct()`` maps
+            qiskit-addon-cutting's listing onto them).
         sampling_overhead, num_cuts: of the QPD.
+        predicted: the sub-experiment count predicted before generating.
         last_values: the latest :meth:`run` result.
     """
 
@@ -245,12 +287,17 @@ class SampledCutExecutor:
         num_samples: float = np.inf,
         seed: int | None = None,
         cut_circuit: QuantumCircuit | None = None,
+        max_subexperiments: int | None = DEFAULT_MAX_SUBEXPERIMENTS,
+        max_total_shots: int | None = DEFAULT_MAX_TOTAL_SHOTS,
+        deduplicate: bool = True,
     ) -> None:
         if not isinstance(circuit, QuantumCircuit):
             raise ValueError(f"circuit must be a QuantumCircuit, got {type(circuit).__name__}")
         if circuit.num_clbits or circuit.cregs:
             raise ValueError("circuit has classical bits; pass it without measurements")
-        self.shots = _check_shots(shots)
+        self.shots = check_shots(shots)
+        self.max_subexperiments = check_limit(max_subexperiments, "max_subexperiments")
+        self.max_total_shots = check_limit(max_total_shots, "max_total_shots")
         self.circuit = circuit
         self.parameters: tuple[Parameter, ...] = tuple(circuit.parameters)
         paulis, self.term_weights = _observable_terms(observables, circuit.num_qubits)
@@ -289,20 +336,41 @@ class SampledCutExecutor:
                 "the circuit has idle qubits, which automatic partitioning leaves without a "
                 "fragment; remove them or pass partition_labels"
             )
+        self.sampling_overhead = float(np.prod([basis.overhead for basis in problem.bases]))
+        self.num_cuts = len(problem.bases)
+        groups = {
+            lab: len(ObservableCollection(obs).groups) for lab, obs in problem.subobservables.items()
+        }
+        self.predicted: SubexperimentCount = count_subexperiments(
+            problem.subcircuits, groups, num_samples
+        )
+        check_plan_size(
+            self.predicted,
+            num_cuts=self.num_cuts,
+            sampling_overhead=self.sampling_overhead,
+            shots=self.shots,
+            max_subexperiments=self.max_subexperiments,
+            max_total_shots=self.max_total_shots,
+        )
         subexperiments, coefficients = generate_cutting_experiments(
             problem.subcircuits, problem.subobservables, num_samples
         )
-        self.sampling_overhead = float(np.prod([basis.overhead for basis in problem.bases]))
-        self.num_cuts = len(problem.bases)
         self.coefficients = coefficients
         self.subobservables: dict[Hashable, PauliList] = dict(problem.subobservables)
-        self.reconstructor = CutReconstructor(coefficients, problem.subobservables)
+        terms = {
+            lab: fragment_terms(subexperiments[lab], len(coefficients), groups[lab])
+            if deduplicate
+            else FragmentTerms.identity(len(coefficients), groups[lab])
+            for lab in problem.subobservables
+        }
+        self.reconstructor = CutReconstructor(coefficients, problem.subobservables, terms)
 
         column = {p: i for i, p in enumerate(self.parameters)}
         fragments = []
         owner: dict[int, Hashable] = {}
         for label in self.reconstructor.labels:
-            circuits = tuple(subexperiments[label])
+            listed = subexperiments[label]
+            circuits = tuple(listed[j] for j in terms[label].distinct_indices())
             columns = tuple(np.array([column[p] for p in c.parameters], dtype=np.int64) for c in circuits)
             own = np.unique(np.concatenate([c for c in columns] + [np.empty(0, np.int64)]))
             for col in own:
@@ -311,7 +379,7 @@ class SampledCutExecutor:
                         f"parameter {self.parameters[col]} appears in fragments {owner[int(col)]!r} "
                         f"and {label!r}"
                     )
-            fragments.append(_Fragment(label, circuits, columns, own))
+            fragments.append(_Fragment(label, circuits, columns, own, terms[label]))
         self.fragments: tuple[_Fragment, ...] = tuple(fragments)
         self.pool: PubRunner = pool if pool is not None else _FreshSeedAerSampler(seed)
         self.last_values: SampledValues | None = None
@@ -329,8 +397,13 @@ class SampledCutExecutor:
 
     @property
     def num_subexperiments(self) -> int:
-        """Distinct sub-experiment circuits over all fragments."""
+        """Distinct sub-experiment circuits over all fragments (the ones that run)."""
         return sum(len(f.subexperiments) for f in self.fragments)
+
+    @property
+    def num_subexperiments_listed(self) -> int:
+        """Sub-experiments qiskit-addon-cutting listed (duplicates included)."""
+        return sum(f.terms.num_listed for f in self.fragments)
 
     @property
     def fragment_labels(self) -> tuple[Hashable, ...]:
@@ -349,12 +422,13 @@ class SampledCutExecutor:
             parameter_values: ``(B, P)`` (or ``(P,)`` for one binding), columns in
                 ``circuit.parameters`` order.
         """
-        values = self._check_values(parameter_values)
+        values = check_parameter_values(parameter_values, self.num_parameters)
         pubs = [
             (circ, values[:, cols], self.shots)
             for frag in self.fragments
             for circ, cols in zip(frag.subexperiments, frag.columns)
         ]
+        check_total_shots(_shots_of(pubs), self.max_total_shots, "this run")
         results = run_pubs(self.pool, pubs)
         by_label, start = {}, 0
         for frag in self.fragments:
@@ -380,7 +454,7 @@ class SampledCutExecutor:
             base: the :meth:`run` result at these bindings, whose fragment
                 estimates are reused; run here if not given.
         """
-        values = self._check_values(parameter_values)
+        values = check_parameter_values(parameter_values, self.num_parameters)
         if base is None:
             base = self.run(values)
             cost: ExecutionCost | None = base.cost
@@ -402,6 +476,7 @@ class SampledCutExecutor:
         jac = np.zeros((num_b, self.reconstructor.num_paulis, self.num_parameters))
         var = np.zeros_like(jac)
         if pubs:
+            check_total_shots(_shots_of(pubs), self.max_total_shots, "this parameter-shift run")
             results = run_pubs(self.pool, pubs)
             for frag, start, stop in spans:
                 shifted = self.reconstructor.fragment_estimates(frag.label, results[start:stop])
@@ -422,24 +497,6 @@ class SampledCutExecutor:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _check_values(self, parameter_values: Any) -> np.ndarray:
-        try:
-            values = np.array(parameter_values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"parameter_values is not a numeric array: {exc}") from exc
-        if values.ndim == 1:
-            values = values[None, :]
-        if values.ndim != 2 or values.shape[1] != self.num_parameters:
-            raise ValueError(
-                f"parameter_values must have shape (B, {self.num_parameters}) (columns in "
-                f"circuit.parameters order), got {np.shape(parameter_values)}"
-            )
-        if values.shape[0] == 0:
-            raise ValueError("parameter_values has no rows (B = 0)")
-        if not np.all(np.isfinite(values)):
-            raise ValueError("parameter_values contains NaN or infinite entries")
-        return values
-
     def _cost(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> ExecutionCost:
         circuits = sum(int(np.prod(v.shape[:-1])) for _, v, _ in pubs)
         cost = ExecutionCost(
@@ -449,6 +506,7 @@ class SampledCutExecutor:
             num_circuits_executed=circuits,
             total_shots=circuits * self.shots,
             sampling_overhead=self.sampling_overhead,
+            num_subexperiments_listed=self.num_subexperiments_listed,
         )
         if pubs:
             self.total_cost = self.total_cost + cost
@@ -468,12 +526,8 @@ def _shifted_bindings(values: np.ndarray, cols: np.ndarray, params: np.ndarray) 
     return out
 
 
-def _check_shots(shots: Any) -> int:
-    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
-        raise ValueError(f"shots must be a positive integer, got {shots!r}")
-    if shots <= 0:
-        raise ValueError(f"shots must be positive, got {shots}")
-    return int(shots)
+def _shots_of(pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> int:
+    return sum(int(np.prod(v.shape[:-1], dtype=np.int64)) * shots for _, v, shots in pubs)
 
 
 def _observable_terms(observables: ObservablesLike, num_qubits: int) -> tuple[PauliList, np.ndarray]:
@@ -490,7 +544,8 @@ def _observable_terms(observables: ObservablesLike, num_qubits: int) -> tuple[Pa
             raise ValueError(
                 f"observable {i} acts on {op.num_qubits} qubits but the circuit has {num_qubits}"
             )
-        if np.any(np.abs(op.coeffs.imag) > 1e-12):
+        # sum equal Paulis before checking: (1+1j)P + (1-1j)P is 2P (as cut-exact checks)
+        if np.any(np.abs(op.simplify().coeffs.imag) > 1e-12):
             raise ValueError(f"observable {i} has complex coefficients; it must be Hermitian")
         ops.append(op.simplify(atol=0.0))
     if not ops:

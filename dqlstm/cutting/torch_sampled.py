@@ -31,7 +31,9 @@ class SampledExpectation(torch.autograd.Function):
         result = executor.run(values)
         ctx.executor = executor
         ctx.result = result
-        return torch.as_tensor(result.values, dtype=params.dtype, device=params.device)
+        # integer bindings still give real values (a cast to int would truncate them)
+        dtype = params.dtype if params.is_floating_point() else torch.float64
+        return torch.as_tensor(result.values, dtype=dtype, device=params.device)
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, None]:
