@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="folder of the runs (default: runs/compare/<study name>)")
     parser.add_argument("--results", default=None, metavar="DIR",
-                        help="folder of the table and plots (default: experiments/results/compare/<study name>)")
+                        help="folder of the table and plots (default: runs/compare/<study name>/results; "
+                             "the committed tables: experiments/results/compare/<study name>)")
     parser.add_argument("--tasks", nargs="+", default=None, metavar="T", help="override the study's tasks")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, metavar="S", help="override the seeds")
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="override the epochs per run")
@@ -47,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"study names must differ when several configs share --out/--results: {names}")
     for spec in specs:
         out = Path(args.out) / spec.name if args.out and len(specs) > 1 else Path(args.out or Path("runs/compare") / spec.name)
+        # default next to the runs: committed results change only when --results names them
         results = (Path(args.results) / spec.name if args.results and len(specs) > 1
-                   else Path(args.results or Path("experiments/results/compare") / spec.name))
+                   else Path(args.results or out / "results"))
         result = run_compare(spec, out, results, quiet=args.quiet)
         if not args.quiet:
             print(f"{spec.name}: {len(result.runs)} runs -> {out}; table and plots -> {results}", file=sys.stdout)

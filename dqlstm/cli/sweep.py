@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help=f"sweep TOML (default: {DEFAULT_CONFIG})")
     parser.add_argument("--quick", action="store_true", help="the config's [quick] reduction (a few minutes on 2 cores)")
     parser.add_argument("--results", default=None, metavar="DIR",
-                        help="output folder (default: experiments/results/sweep/<sweep name>)")
+                        help="output folder (default: runs/sweep/<sweep name>; "
+                             "the committed tables: experiments/results/sweep/<sweep name>)")
     parser.add_argument("--no-timing", action="store_true", help="plans only: no wall-time or error measurements")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from dqlstm.studies.sweep import load_sweep_spec, run_sweep
 
     spec = load_sweep_spec(args.config, quick=args.quick, timing=False if args.no_timing else None)
-    results = Path(args.results or Path("experiments/results/sweep") / spec.name)
+    # a run folder by default: committed results change only when --results names them
+    results = Path(args.results or Path("runs/sweep") / spec.name)
     result = run_sweep(spec, results, quiet=args.quiet)
     if not args.quiet:
         print(f"{spec.name}: {len(result.rows)} plans ({len(result.skipped)} combinations skipped) "

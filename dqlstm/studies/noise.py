@@ -169,13 +169,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dqlstm.studies.noise", description=__doc__.split("\n\n")[0])
     parser.add_argument("config", metavar="CONFIG", help="noise study TOML (experiments/configs/noise_*.toml)")
     parser.add_argument("--results", default=None, metavar="DIR",
-                        help="output folder (default: experiments/results/noise/<study name>)")
+                        help="folder of the table and plots (default: runs/noise/<study name>/results; "
+                             "the committed ones: experiments/results/noise/<study name>)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="folder of the runs (default: runs/noise/<study name>)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     spec = load_noise_spec(args.config)
-    run_noise(spec, args.results or Path("experiments/results/noise") / spec.name, out=args.out, quiet=args.quiet)
+    # next to the runs by default: committed results change only when --results names them
+    out = Path(args.out or Path("runs/noise") / spec.name)
+    run_noise(spec, args.results or out / "results", out=out, quiet=args.quiet)
     return 0
 
 
