@@ -3,14 +3,13 @@
 Schema (every key optional unless marked)::
 
     [qpus]
-    engine = "local"          # "local" (one thread per QPU) | "ray" (one actor per QPU)
-    seed = 1234               # pool seed: same seed -> same counts
-    shots = 1024              # default shots of PUBs given without shots
-    timeout = 120.0           # seconds per job before it is rerouted (default: none)
+    engine = "local"          # "local" (a thread per QPU) | "process" (a process per QPU) | "ray" (an actor per QPU)
+    seed = 1234               # pool seed: same seed and same calls -> same counts
+    timeout = 120.0           # seconds per job before it is rerouted (default: each QPU's
+                              # default_timeout: >= 600 s on local simulators, none on IBM hardware)
     retries = 3               # retries per PUB after its first failure
     backoff = 0.5             # first retry delay (s), doubled per retry ...
     max_backoff = 30.0        # ... up to this
-    cache_size = 4096         # LRU entries; 0 disables the cache
     ray_address = "auto"      # engine = "ray" only: existing cluster (default: local Ray)
 
     [[qpus.devices]]          # required, one table per device (or group)
@@ -34,7 +33,11 @@ Schema (every key optional unless marked)::
     local_noise = true        # fake backends only
     job_timeout = 600.0
 
-Unknown keys and bad values raise :class:`BackendConfigError` naming them.
+Shots are not a ``[qpus]`` key: training sets them in ``[model] shots`` and
+passes them with every PUB (``QPUPool(default_shots=...)`` remains for direct
+use). Every PUB is an independent draw, so there is no result cache either.
+Unknown or removed keys and bad values raise :class:`BackendConfigError`
+naming them.
 """
 
 from __future__ import annotations
@@ -53,8 +56,12 @@ _COMMON = {"kind", "name", "count"}
 _AER_KEYS = _COMMON | {"num_qubits", "seed", "noise", "coupling_map", "max_parallel_threads", "optimization_level"}
 _IBM_KEYS = _COMMON | {"backend", "num_qubits", "channel", "instance", "optimization_level", "local_noise",
                        "job_timeout"}
-_POOL_KEYS = {"engine", "seed", "shots", "timeout", "retries", "backoff", "max_backoff", "cache_size",
-              "ray_address", "devices"}
+_POOL_KEYS = {"engine", "seed", "timeout", "retries", "backoff", "max_backoff", "ray_address", "devices"}
+# keys older configs may still carry -> why they went
+_REMOVED = {
+    "shots": "shots are set in [model] shots (the pool never used this default in training)",
+    "cache_size": "the result cache was removed: every PUB is an independent draw",
+}
 _SECRETS = {"token", "api_key", "apikey", "password"}
 
 
@@ -81,12 +88,10 @@ def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
     options: dict[str, Any] = {
         "engine": table.get("engine", "local"),
         "seed": table.get("seed"),
-        "default_shots": table.get("shots", 1024),
         "timeout": table.get("timeout"),
         "retries": table.get("retries", 3),
         "backoff": table.get("backoff", 0.5),
         "max_backoff": table.get("max_backoff", 30.0),
-        "cache_size": table.get("cache_size", 4096),
         "ray_address": table.get("ray_address"),
     }
     try:
@@ -147,6 +152,55 @@ def _ibm(entry: Mapping[str, Any], name: str, where: str) -> IBMRuntimeQPU:
 
 
 def _reject_unknown(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    removed = sorted(set(table) & set(_REMOVED) - allowed)
+    if removed:
+        raise BackendConfigError("; ".join(f"{where} {k}: {_REMOVED[k]}; remove it" for k in removed))
     unknown = set(table) - allowed
     if unknown:
         raise BackendConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
+def check_pool_config(config: Mapping[str, Any]) -> None:
+    """Check a ``[qpus]`` table (keys, kinds, names, counts, widths) without building anything.
+
+    What :func:`pool_from_config` would reject for its shape is rejected here
+    too, so an ``exact`` run or an LSTM with a broken table fails early; what
+    needs the device itself (an IBM account, a fake backend's size) is checked
+    when the pool is built.
+    """
+    if not isinstance(config, Mapping):
+        raise BackendConfigError(f"[qpus] must be a table, got {type(config).__name__}")
+    table = config["qpus"] if "qpus" in config else config
+    if not isinstance(table, Mapping):
+        raise BackendConfigError("[qpus] must be a table")
+    _reject_unknown(table, _POOL_KEYS, "[qpus]")
+    from .pool import ENGINES
+
+    if table.get("engine", "local") not in ENGINES:
+        raise BackendConfigError(f"[qpus]: unknown engine {table.get('engine')!r}; use one of {ENGINES}")
+    devices = table.get("devices")
+    if not isinstance(devices, list) or not devices:
+        raise BackendConfigError("[qpus] needs at least one [[qpus.devices]] entry")
+    for position, entry in enumerate(devices):
+        where = f"[[qpus.devices]] #{position}"
+        if not isinstance(entry, Mapping):
+            raise BackendConfigError(f"{where} must be a table, got {type(entry).__name__}")
+        kind = entry.get("kind", "aer")
+        if kind not in ("aer", "ibm"):
+            raise BackendConfigError(f"{where}: unknown kind {kind!r}; use 'aer' or 'ibm'")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise BackendConfigError(f"{where}: 'name' (a non-empty string) is required")
+        where = f"{where} ({name!r})"
+        _reject_unknown(entry, _AER_KEYS if kind == "aer" else _IBM_KEYS, where)
+        count = entry.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+            raise BackendConfigError(f"{where}: count must be a positive integer, got {count!r}")
+        width = entry.get("num_qubits")
+        if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width <= 0):
+            raise BackendConfigError(f"{where}: num_qubits must be a positive integer, got {width!r}")
+        noise = entry.get("noise")
+        if kind == "aer" and width is None and not (isinstance(noise, Mapping) and "fake_backend" in noise):
+            raise BackendConfigError(f"{where}: num_qubits is required for kind = 'aer'")
+        if kind == "ibm" and not (isinstance(entry.get("backend"), str) and entry.get("backend")):
+            raise BackendConfigError(f"{where}: 'backend' (an IBM device or fake backend name) is required")

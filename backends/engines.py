@@ -2,7 +2,9 @@
 
 An engine turns ``submit(qpu_index, pub, seed)`` into a
 ``concurrent.futures.Future`` of ``(SamplerPubResult, busy_seconds)``; the
-pool's dispatcher is the same for every engine.
+pool's dispatcher is the same for every engine. A QPU whose worker is gone
+yields a future failed with ``QPUUnavailableError``; ``submit`` never raises
+for it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,13 @@ class LocalEngine:
         # Do not wait: a stalled job must not block shutdown (QPU.close releases it).
         for worker in self._workers:
             worker.shutdown(wait=False, cancel_futures=True)
+
+
+def failed_future(exc: BaseException) -> Future:
+    """A future already failed with ``exc`` (an engine never raises from ``submit``)."""
+    out: Future = Future()
+    out.set_exception(exc)
+    return out
 
 
 def relay(inner: Future, translate: Callable[[BaseException], BaseException]) -> Future:

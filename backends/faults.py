@@ -24,7 +24,9 @@ class FaultyQPU(QPU):
 
     A stalled job blocks for ``stall_seconds`` (or until :meth:`close`) and
     then runs normally. After ``disappear_after`` jobs, every job raises
-    :class:`QPUUnavailableError` (the device went away mid-run).
+    :class:`QPUUnavailableError` (the device went away mid-run). ``injected``
+    counts what was injected in this process: ``"failures"``, ``"stalls"``,
+    ``"gone"`` (a worker process keeps its own count).
     """
 
     def __init__(
@@ -51,6 +53,8 @@ class FaultyQPU(QPU):
         self.stall_seconds = stall_seconds
         self.disappear_after = disappear_after
         self.fault_seed = seed
+        self.local = inner.local
+        self.injected: Counter[str] = Counter()
         self._seen: Counter[str] = Counter()
         self._jobs = 0
         self._lock = threading.Lock()
@@ -58,6 +62,9 @@ class FaultyQPU(QPU):
 
     def estimate_cost(self, pub: Pub) -> float:
         return self.inner.estimate_cost(pub)
+
+    def default_timeout(self, pub: Pub) -> float | None:
+        return self.inner.default_timeout(pub)
 
     def _draw(self, kind: str, pub: Pub, visit: int) -> float:
         text = f"{self.fault_seed}|{self.name}|{kind}|{pub.key}|{visit}".encode()
@@ -70,13 +77,20 @@ class FaultyQPU(QPU):
             self._jobs += 1
             jobs = self._jobs
         if self._closed.is_set() or (self.disappear_after is not None and jobs > self.disappear_after):
+            self._count("gone")
             raise QPUUnavailableError(f"QPU {self.name!r} is gone (injected after {self.disappear_after} jobs)")
         if self._draw("fail", pub, visit) < self.failure_rate:
+            self._count("failures")
             raise JobFailedError(f"QPU {self.name!r}: injected job failure")
         if self._draw("stall", pub, visit) < self.stall_rate:
+            self._count("stalls")
             if self._closed.wait(self.stall_seconds):
                 raise QPUUnavailableError(f"QPU {self.name!r} was closed while stalled")
         return self.inner.execute(pub, seed)
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.injected[kind] += 1
 
     def close(self) -> None:
         self._closed.set()  # releases stalled jobs so no thread outlives the test

@@ -1,8 +1,9 @@
-"""QPUPool: runs sampler PUBs on a set of QPUs with balancing, retries and a cache."""
+"""QPUPool: runs sampler PUBs on a set of QPUs with balancing, retries and independent draws."""
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
 import math
 import random
@@ -14,10 +15,10 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from qiskit.primitives import SamplerPubResult
 
-from .cache import ResultCache
-from .engines import Engine, LocalEngine
+from .engines import Engine, LocalEngine, failed_future
 from .errors import (
     BackendConfigError,
     JobFailedError,
@@ -32,21 +33,44 @@ from .stats import PoolStats, QPUStats
 
 logger = logging.getLogger(__name__)
 ENGINES = ("local", "process", "ray")
+MAX_SHOTS = 10**8  # per binding; more is a typo (10**8 shots of 20 bits are 250 MB of bit arrays)
+_SEED_MODULUS = 2**31 - 1  # as backends.pub: seeds in [1, 2**31 - 1]
+
+
+def draw_seed(pool_seed: int, pub: Pub, draw: int) -> int:
+    """Seed of the ``draw``-th submission (0 = first) of ``pub`` to a pool seeded ``pool_seed``.
+
+    The first draw keeps :func:`backends.pub.derive_seed`, so a PUB submitted
+    once gets the counts it always had; later draws hash the draw number in.
+    """
+    if draw == 0:
+        return derive_seed(pool_seed, pub)
+    digest = hashlib.sha256(f"{int(pool_seed)}|{pub.key}|draw={int(draw)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % _SEED_MODULUS + 1
+
+
+def check_shots(value: Any, what: str = "shots") -> int:
+    """``value`` as an int in ``[1, MAX_SHOTS]``, or a ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_SHOTS:
+        raise ValueError(f"{what} must be an integer in [1, {MAX_SHOTS:_}] (per binding), got {value!r}")
+    return int(value)
 
 
 @dataclass(eq=False)
 class _Task:
-    """One distinct PUB of a run (duplicates in the input share a task)."""
+    """One submitted PUB of a run (a duplicate in the input is its own task and draw)."""
 
     pub: Pub
+    index: int
     seed: int
-    indices: list[int]
+    draw: int
     costs: list[float]  # estimated cost on each QPU (0 where it does not fit)
+    timeouts: list[float | None]  # stall timeout of a job on each QPU (None: never)
     priority: tuple  # scheduler.task_priority
     attempts: int = 0
     live: int = 0  # in-flight jobs that have not timed out
     ready_at: float = 0.0
-    waiting_since: float | None = None
+    blocked_since: float | None = None  # ready, but every QPU wide enough is stalled
     done: bool = False
     failed_on: set[int] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
@@ -60,6 +84,19 @@ class _Job:
     timed_out: bool = False
 
 
+@dataclass
+class _Run:
+    """Dispatcher state of one ``run`` call."""
+
+    results: list[SamplerPubResult | None]
+    tasks: list[_Task]
+    pending: list[_Task]  # kept in priority order
+    inflight: dict[Future, _Job]
+    busy: set[int]
+    load: list[float]
+    blocked: set[_Task] = field(default_factory=set)
+
+
 class QPUPool:
     """Run sampler PUBs on several QPUs, results in input order.
 
@@ -67,22 +104,39 @@ class QPUPool:
       a PUB no QPU can take raises :class:`NoCapableQPUError` before any work.
     * One PUB is one job (all its parameter bindings); work is ordered and
       balanced by each QPU's ``estimate_cost``; one job at a time per QPU.
+      Shots are at most :data:`MAX_SHOTS` per binding (``ValueError`` before
+      any work otherwise).
     * A failed job is retried with exponential back-off (``backoff * 2**k``,
       at most ``max_backoff``), on another QPU when one is free; a job past
-      ``timeout`` seconds counts as failed and is rerouted (a late result is
-      still accepted). A QPU raising :class:`QPUUnavailableError` gets no
-      more work. After ``retries`` retries a PUB raises
-      :class:`PoolExecutionError`.
-    * Seeds: PUB seed = hash(pool ``seed``, PUB content), so counts do not
-      depend on which QPU or worker ran it; ``seed=None`` draws one pool seed
-      at construction (see ``pool.seed``).
-    * Identical (PUB, seed) work is served from an LRU cache (``cache_size``).
+      its timeout counts as failed and is rerouted (a late result may still
+      serve its own PUB, never another). After ``retries`` retries a PUB
+      raises :class:`PoolExecutionError`. Only jobs that ran and failed or
+      timed out are charged (``stats.retries``); a QPU raising
+      :class:`QPUUnavailableError` (or whose worker died) gets no more work
+      and its PUB is rerouted free of charge.
+    * Timeouts: ``timeout`` seconds per job on every QPU; ``None`` (default)
+      uses each QPU's :meth:`QPU.default_timeout` - at least 600 s on local
+      simulators (100x the job's estimated cost), none on remote devices
+      such as IBM hardware, where queues of hours are normal.
+    * Stalls: a QPU whose timed-out job has not returned takes no new work.
+      A PUB that only stalled QPUs could run waits free of charge, but at most
+      ``(retries + 1)`` timeouts in a row; then :class:`PoolExecutionError`
+      (a stuck device must not hang training).
+    * Draws: every PUB submitted is an independent sample. Its seed hashes
+      the pool ``seed``, the PUB content and how many times this pool was
+      given that PUB before (:func:`draw_seed`, :meth:`pub_seed`); so counts
+      do not depend on which QPU or worker ran it, repeats are independent,
+      and the same seed and sequence of calls give the same counts.
+      ``seed=None`` draws one pool seed at construction (see ``pool.seed``).
+      Result metadata: ``qpu`` (who ran it), ``seed`` and ``draw``. Numbering
+      repeats costs ~100 bytes per distinct PUB for the pool's lifetime.
 
     ``engine="local"`` uses one thread per QPU (no start-up cost);
     ``engine="process"`` one worker process per QPU (scales with cores: Aer's
-    per-job Python work holds the GIL); ``engine="ray"`` one Ray actor per QPU
-    (``ray_address``: None for a light local Ray, or a cluster address).
-    The pool owns its QPUs: :meth:`close` closes them.
+    per-job Python work holds the GIL; workers exit when this process dies);
+    ``engine="ray"`` one Ray actor per QPU (``ray_address``: None for a light
+    local Ray, or a cluster address). The pool owns its QPUs: :meth:`close`
+    closes them.
     """
 
     def __init__(
@@ -96,16 +150,10 @@ class QPUPool:
         retries: int = 3,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
-        cache_size: int = 4096,
         ray_address: str | None = None,
         ray_actor_options: dict[str, Any] | None = None,
     ) -> None:
-        qpus = list(qpus)
-        if not qpus:
-            raise BackendConfigError("QPUPool needs at least one QPU")
-        bad = [q for q in qpus if not isinstance(q, QPU)]
-        if bad:
-            raise BackendConfigError(f"QPUPool expects QPU instances, got {type(bad[0]).__name__}")
+        qpus = _as_qpu_list(qpus)
         names = [q.name for q in qpus]
         if len(set(names)) != len(names):
             raise BackendConfigError(f"QPU names must be unique in a pool, got {names}")
@@ -117,8 +165,10 @@ class QPUPool:
             raise BackendConfigError(f"retries must be an int >= 0, got {retries!r}")
         if backoff < 0 or max_backoff < 0:
             raise BackendConfigError("backoff and max_backoff must be >= 0")
-        if not isinstance(default_shots, int) or default_shots <= 0:
-            raise BackendConfigError(f"default_shots must be a positive int, got {default_shots!r}")
+        try:
+            default_shots = check_shots(default_shots, "default_shots")
+        except ValueError as exc:
+            raise BackendConfigError(str(exc)) from None
         self.qpus = qpus
         self.engine_name = engine
         self.seed = int(seed) if seed is not None else random.SystemRandom().randrange(1, 2**31)
@@ -127,7 +177,7 @@ class QPUPool:
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
-        self._cache = ResultCache(cache_size)
+        self._draws: dict[int, int] = {}  # 64-bit PUB key prefix -> submissions so far
         self._lock = threading.Lock()
         self._available = [True] * len(qpus)
         self._stats = self._fresh_stats()
@@ -148,6 +198,11 @@ class QPUPool:
     # -- public API ---------------------------------------------------------
 
     @property
+    def engine(self) -> Engine:
+        """The execution engine (diagnostics, e.g. ``ProcessEngine.worker_pids``)."""
+        return self._engine
+
+    @property
     def widest(self) -> int | None:
         """Qubits of the widest QPU still available (None when none is)."""
         widths = [q.num_qubits for q, ok in zip(self.qpus, self._available) if ok]
@@ -163,23 +218,29 @@ class QPUPool:
         with self._lock:
             self._stats = self._fresh_stats()
 
-    def clear_cache(self) -> None:
-        self._cache.clear()
+    def pub_seed(self, pub_like: Any, shots: int | None = None, *, draw: int = 0) -> int:
+        """The seed this pool uses for the ``draw``-th submission (0 = first) of a PUB.
 
-    def pub_seed(self, pub_like: Any, shots: int | None = None) -> int:
-        """The seed this pool uses for a PUB (to reproduce it with a bare sampler)."""
-        return derive_seed(self.seed, as_pub(pub_like, shots or self.default_shots))
+        Reproduces a pool result with a bare sampler; ``result.metadata["draw"]``
+        tells which draw a result was.
+        """
+        return draw_seed(self.seed, as_pub(pub_like, self.default_shots if shots is None else shots), draw)
 
     def run(self, pubs: Iterable[Any], *, shots: int | None = None) -> list[SamplerPubResult]:
         """Run PUBs ``(circuit, values (P,) or (B, P), shots)``; results in input order.
 
-        Each result is a primitives V2 ``SamplerPubResult`` (a ``DataBin`` of
+        ``shots`` (default ``default_shots``) applies to PUBs given without
+        their own; every PUB's shots must lie in ``[1, MAX_SHOTS]``. Each
+        result is a primitives V2 ``SamplerPubResult`` (a ``DataBin`` of
         ``BitArray`` per classical register, shaped like the bindings); its
-        metadata gains ``qpu`` (who ran it, or ``"cache"``) and ``seed``.
+        metadata gains ``qpu`` (who ran it), ``seed`` and ``draw``.
         """
         if self._closed:
             raise BackendConfigError("QPUPool is closed")
-        items = [as_pub(p, shots or self.default_shots) for p in pubs]
+        default = self.default_shots if shots is None else check_shots(shots)
+        items = [as_pub(p, default) for p in pubs]
+        for index, pub in enumerate(items):
+            check_shots(pub.shots, f"PUB #{index} shots")
         with self._lock:
             start = time.perf_counter()
             try:
@@ -214,100 +275,123 @@ class QPUPool:
             stats[q.name].available = ok
         return PoolStats(qpus=stats)
 
+    def _next_draw(self, pub: Pub) -> int:
+        key = int(pub.key[:16], 16)  # 64 bits: a collision only shares a draw counter
+        draw = self._draws.get(key, 0)
+        self._draws[key] = draw + 1
+        return draw
+
+    def _task(self, index: int, pub: Pub, widths: list[int]) -> _Task:
+        fits = [q.fits(pub) for q in self.qpus]
+        costs = [q.estimate_cost(pub) if ok else 0.0 for q, ok in zip(self.qpus, fits)]
+        timeouts = [self._timeout_on(q, pub) if ok else None for q, ok in zip(self.qpus, fits)]
+        cost = min(c for c, ok in zip(costs, fits) if ok)
+        draw = self._next_draw(pub)
+        return _Task(pub, index, draw_seed(self.seed, pub, draw), draw, costs, timeouts,
+                     task_priority(pub.width, cost, index, widths))
+
+    def _timeout_on(self, qpu: QPU, pub: Pub) -> float | None:
+        return self.timeout if self.timeout is not None else qpu.default_timeout(pub)
+
     def _run(self, items: list[Pub]) -> list[SamplerPubResult]:
-        results: list[SamplerPubResult | None] = [None] * len(items)
-        tasks: dict[tuple[str, int], _Task] = {}
-        widths = [q.num_qubits for q in self.qpus]
-        for index, pub in enumerate(items):
+        for pub in items:
             self._check_width(pub.width)
-            seed = derive_seed(self.seed, pub)
-            key = (pub.key, seed)
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._stats.cache_hits += 1
-                results[index] = _with_meta(cached, "cache", seed)
-            elif key in tasks:
-                tasks[key].indices.append(index)
-            else:
-                costs = [q.estimate_cost(pub) if q.fits(pub) else 0.0 for q in self.qpus]
-                cost = min(c for c, w in zip(costs, widths) if w >= pub.width)
-                tasks[key] = _Task(pub, seed, [index], costs, task_priority(pub.width, cost, index, widths))
-        pending = sorted(tasks.values(), key=_priority)
+        widths = [q.num_qubits for q in self.qpus]
+        tasks = [self._task(index, pub, widths) for index, pub in enumerate(items)]
         # Jobs still running from earlier runs (timed out, or abandoned by an error)
         # keep their QPU busy until they return.
-        inflight: dict[Future, _Job] = dict(self._leftover)
-        busy: set[int] = {job.qpu for job in inflight.values()}
-        load = [0.0] * len(self.qpus)
+        inflight = dict(self._leftover)
+        state = _Run([None] * len(items), tasks, sorted(tasks, key=_priority), inflight,
+                     {job.qpu for job in inflight.values()}, [0.0] * len(self.qpus))
         try:
-            while any(not t.done for t in tasks.values()):
+            while any(not t.done for t in tasks):
                 now = time.monotonic()
-                self._dispatch(pending, inflight, busy, load, now)
-                wake_in = self._wake_in(pending, inflight, now)
-                if not inflight:  # only back-off timers are running
+                self._dispatch(state, now)
+                self._mark_blocked(state, now)
+                wake_in = self._wake_in(state, now)
+                if not state.inflight:  # only back-off timers are running
                     time.sleep(wake_in or 0.0)
                     continue
-                done, _ = wait(list(inflight), timeout=wake_in, return_when=FIRST_COMPLETED)
+                done, _ = wait(list(state.inflight), timeout=wake_in, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._complete(future, inflight.pop(future), pending, busy, results)
-                self._expire(pending, inflight, time.monotonic())
+                    self._complete(state, future, state.inflight.pop(future))
+                self._expire(state, time.monotonic())
         finally:
-            for job in inflight.values():
+            for job in state.inflight.values():
                 job.task.done = True  # abandoned: a late result only updates the stats
                 job.timed_out = True
-            self._leftover = inflight
-        return results  # type: ignore[return-value]
+            self._leftover = state.inflight
+        return state.results  # type: ignore[return-value]
 
     def _check_width(self, width: int, detail: str = "") -> None:
         widest = self.widest
         if widest is None or width > widest:
             raise NoCapableQPUError(width, widest, detail)
 
-    def _dispatch(self, pending: list[_Task], inflight: dict[Future, _Job], busy: set[int],
-                  load: list[float], now: float) -> None:
-        widths = [q.num_qubits if ok else 0 for q, ok in zip(self.qpus, self._available)]
-        free = [i for i, w in enumerate(widths) if w and i not in busy]
+    def _usable_widths(self) -> list[int]:
+        return [q.num_qubits if ok else 0 for q, ok in zip(self.qpus, self._available)]
+
+    def _dispatch(self, state: _Run, now: float) -> None:
+        widths = self._usable_widths()
+        free = [i for i, w in enumerate(widths) if w and i not in state.busy]
         chosen = []
-        for task in pending:  # kept in priority order, so this usually stops early
+        for task in state.pending:  # kept in priority order, so this usually stops early
             if not free:
                 break
             if task.ready_at > now:
                 continue
-            choice = choose_qpu(task.pub.width, free, widths, load, task.costs, task.failed_on)
+            choice = choose_qpu(task.pub.width, free, widths, state.load, task.costs, task.failed_on)
             if choice is not None:
                 chosen.append((task, choice))
                 free.remove(choice)
         for task, choice in chosen:
-            task.waiting_since = None
-            future = self._engine.submit(choice, task.pub, task.seed)
-            deadline = None if self.timeout is None else now + self.timeout
-            inflight[future] = _Job(task, choice, deadline)
-            pending.remove(task)
-            busy.add(choice)
-            load[choice] += task.costs[choice]
+            future = self._submit(choice, task)
+            timeout = task.timeouts[choice]
+            state.inflight[future] = _Job(task, choice, None if timeout is None else now + timeout)
+            state.pending.remove(task)
+            state.busy.add(choice)
+            state.load[choice] += task.costs[choice]
             task.live += 1
-        stalled = {job.qpu for job in inflight.values() if job.timed_out}
-        if self.timeout is None or not stalled:
-            return
-        for task in pending:
-            eligible = [i for i, w in enumerate(widths) if w >= task.pub.width]
-            # Only stalled QPUs could take it: start the clock (see _expire).
-            if task.ready_at <= now and eligible and all(i in stalled for i in eligible):
-                task.waiting_since = task.waiting_since or now
 
-    def _wake_in(self, pending: list[_Task], inflight: dict[Future, _Job], now: float) -> float | None:
-        times = [job.deadline for job in inflight.values() if job.deadline is not None and not job.timed_out]
-        times += [t.ready_at for t in pending if t.ready_at > now]
-        if self.timeout is not None:
-            times += [t.waiting_since + self.timeout for t in pending if t.waiting_since is not None]
+    def _submit(self, qpu: int, task: _Task) -> Future:
+        try:
+            return self._engine.submit(qpu, task.pub, task.seed)
+        except Exception as exc:  # an engine should not raise; if it does, it is this job's failure
+            return failed_future(exc)
+
+    def _mark_blocked(self, state: _Run, now: float) -> None:
+        """Start (or stop) the wait clock of PUBs that only stalled QPUs could run."""
+        stalled = {job.qpu for job in state.inflight.values() if job.timed_out}
+        still: set[_Task] = set()
+        if stalled:
+            widths = self._usable_widths()
+            for task in state.pending:
+                eligible = [i for i, w in enumerate(widths) if w >= task.pub.width]
+                if task.ready_at <= now and eligible and all(i in stalled for i in eligible):
+                    task.blocked_since = task.blocked_since or now
+                    still.add(task)
+        for task in state.blocked - still:
+            task.blocked_since = None
+        state.blocked = still
+
+    def _wait_limit(self, task: _Task) -> float:
+        """How long a PUB may wait behind stalled QPUs: ``retries + 1`` of their timeouts."""
+        widths = self._usable_widths()
+        timeouts = [t for t, w in zip(task.timeouts, widths) if t is not None and w >= task.pub.width]
+        return (self.retries + 1) * max(timeouts, default=0.0)
+
+    def _wake_in(self, state: _Run, now: float) -> float | None:
+        times = [job.deadline for job in state.inflight.values() if job.deadline is not None and not job.timed_out]
+        times += [t.ready_at for t in state.pending if t.ready_at > now]
+        times += [t.blocked_since + self._wait_limit(t) for t in state.blocked if t.blocked_since is not None]
         if not times:
-            if not inflight:  # nothing runs and nothing will wake us: a bug, not a hang
+            if not state.inflight:  # nothing runs and nothing will wake us: a bug, not a hang
                 raise PoolExecutionError("scheduler stalled with pending PUBs and no QPU to run them")
             return None
         return max(0.0, min(times) - now)
 
-    def _complete(self, future: Future, job: _Job, pending: list[_Task], busy: set[int],
-                  results: list[SamplerPubResult | None]) -> None:
-        busy.discard(job.qpu)
+    def _complete(self, state: _Run, future: Future, job: _Job) -> None:
+        state.busy.discard(job.qpu)
         task, qpu = job.task, self.qpus[job.qpu]
         stats = self._stats.qpus[qpu.name]
         if not job.timed_out:
@@ -319,73 +403,88 @@ class QPUPool:
             stats.shots += task.pub.shots * task.pub.num_bindings
             stats.seconds += seconds
             if not task.done:
-                self._finish(task, result, qpu.name, pending, results)
+                self._finish(state, task, result, qpu.name)
             return
         if isinstance(exc, QPUUnavailableError):
             logger.warning("QPU %s is unavailable, rerouting its work: %s", qpu.name, exc)
             self._available[job.qpu] = False
             stats.available = False
             stats.failures += 0 if job.timed_out else 1
-            if not task.done and task.live == 0 and task not in pending:
+            if not task.done and task.live == 0 and task not in state.pending:
                 task.errors.append(f"{qpu.name}: {exc}")
-                bisect.insort(pending, task, key=_priority)  # not the PUB's fault: no attempt counted
-            for other in pending:
-                self._check_width(other.pub.width, f"QPU {qpu.name!r} became unavailable")
+                bisect.insort(state.pending, task, key=_priority)  # not the PUB's fault: no attempt counted
+            for other in state.pending:
+                self._check_width(other.pub.width, f"QPU {qpu.name!r} became unavailable: {exc}")
             return
         if not job.timed_out:
             stats.failures += 1
             logger.warning("job on QPU %s failed (%s: %s)", qpu.name, type(exc).__name__, exc)
-            if not task.done and task.live == 0:
-                self._retry(task, job.qpu, f"{type(exc).__name__}: {exc}", pending)
+            self._charge(state, task, job.qpu, f"{type(exc).__name__}: {exc}")
 
-    def _expire(self, pending: list[_Task], inflight: dict[Future, _Job], now: float) -> None:
-        for job in inflight.values():
+    def _expire(self, state: _Run, now: float) -> None:
+        for job in state.inflight.values():
             if job.deadline is not None and not job.timed_out and now >= job.deadline:
                 job.timed_out = True
                 job.task.live -= 1
-                stats = self._stats.qpus[self.qpus[job.qpu].name]
+                name = self.qpus[job.qpu].name
+                stats = self._stats.qpus[name]
                 stats.timeouts += 1
                 stats.failures += 1
-                logger.warning("job on QPU %s timed out after %.3g s; rerouting",
-                               self.qpus[job.qpu].name, self.timeout)
-                if not job.task.done and job.task.live == 0:
-                    self._retry(job.task, job.qpu, f"timed out after {self.timeout} s", pending)
-        if self.timeout is not None:
-            for task in list(pending):
-                if task.waiting_since is not None and now >= task.waiting_since + self.timeout:
-                    task.waiting_since = None
-                    self._retry(task, None, "every QPU wide enough is stalled", pending)
+                timeout = job.task.timeouts[job.qpu]
+                logger.warning("job on QPU %s timed out after %.3g s; rerouting", name, timeout)
+                self._charge(state, job.task, job.qpu, f"timed out after {timeout:.3g} s")
+        for task in state.blocked:
+            limit = self._wait_limit(task)
+            if task.blocked_since is not None and now >= task.blocked_since + limit:
+                names = [q.name for q, w in zip(self.qpus, self._usable_widths()) if w >= task.pub.width]
+                raise PoolExecutionError(
+                    f"PUB #{task.index} ({task.pub.width} qubits) waited {limit:.3g} s "
+                    f"(retries + 1 timeouts) while every QPU wide enough ({', '.join(names)}) was stalled "
+                    f"on a timed-out job that never returned; errors: {'; '.join(task.errors[-5:]) or 'none'}"
+                )
 
-    def _retry(self, task: _Task, qpu: int | None, reason: str, pending: list[_Task]) -> None:
-        name = "pool" if qpu is None else self.qpus[qpu].name
-        task.errors.append(f"{name}: {reason}")
-        task.attempts += 1
+    def _charge(self, state: _Run, task: _Task, qpu: int, reason: str) -> None:
+        """Count one failed or timed-out attempt of ``task`` on ``qpu``; retry it if still needed."""
+        task.errors.append(f"{self.qpus[qpu].name}: {reason}")
+        task.failed_on.add(qpu)
         self._stats.retries += 1
-        if qpu is not None:
-            task.failed_on.add(qpu)
+        if task.done or task.live > 0:
+            return  # served meanwhile by a late result, or another attempt is still running
+        task.attempts += 1
         if task.attempts > self.retries:
             raise PoolExecutionError(
-                f"PUB #{task.indices[0]} ({task.pub.width} qubits) failed {task.attempts} times; "
+                f"PUB #{task.index} ({task.pub.width} qubits) failed {task.attempts} times; "
                 f"errors: {'; '.join(task.errors[-5:])}"
             )
         task.ready_at = time.monotonic() + min(self.backoff * 2 ** (task.attempts - 1), self.max_backoff)
-        if task not in pending:
-            bisect.insort(pending, task, key=_priority)
+        if task not in state.pending:
+            bisect.insort(state.pending, task, key=_priority)
 
-    def _finish(self, task: _Task, result: SamplerPubResult, qpu_name: str, pending: list[_Task],
-                results: list[SamplerPubResult | None]) -> None:
+    def _finish(self, state: _Run, task: _Task, result: SamplerPubResult, qpu_name: str) -> None:
         task.done = True
-        if task in pending:
-            pending.remove(task)
-        self._cache.put((task.pub.key, task.seed), result)
-        tagged = _with_meta(result, qpu_name, task.seed)
-        for index in task.indices:
-            results[index] = tagged
+        if task in state.pending:
+            state.pending.remove(task)
+        state.blocked.discard(task)
+        state.results[task.index] = SamplerPubResult(
+            result.data, metadata={**result.metadata, "qpu": qpu_name, "seed": task.seed, "draw": task.draw}
+        )
+
+
+def _as_qpu_list(qpus: Any) -> list[QPU]:
+    """``qpus`` as a non-empty list of QPU instances, or a BackendConfigError naming the bad items."""
+    if isinstance(qpus, QPU):
+        raise BackendConfigError(f"QPUPool expects a list of QPUs, got one QPU: pass [{qpus!r}]")
+    if isinstance(qpus, (str, bytes)) or not isinstance(qpus, Iterable):
+        raise BackendConfigError(f"QPUPool expects a list of QPU instances, got {type(qpus).__name__}")
+    qpus = list(qpus)
+    if not qpus:
+        raise BackendConfigError("QPUPool needs at least one QPU")
+    bad = [f"#{i}: {q!r} ({type(q).__name__})" for i, q in enumerate(qpus) if not isinstance(q, QPU)]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise BackendConfigError(f"QPUPool expects QPU instances (AerQPU, IBMRuntimeQPU, ...); not QPUs: {shown}")
+    return qpus
 
 
 def _priority(task: _Task) -> tuple:
     return task.priority
-
-
-def _with_meta(result: SamplerPubResult, qpu_name: str, seed: int) -> SamplerPubResult:
-    return SamplerPubResult(result.data, metadata={**result.metadata, "qpu": qpu_name, "seed": seed})

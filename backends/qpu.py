@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -15,13 +14,20 @@ from qiskit.primitives import SamplerPubResult
 from .errors import BackendConfigError, NoCapableQPUError
 from .pub import Pub, as_pub, circuit_fingerprint, derive_seed
 
+LOCAL_TIMEOUT_FLOOR = 600.0  # s: a local job this late is stuck, not slow (estimates are rough)
+LOCAL_TIMEOUT_FACTOR = 100.0  # x estimate_cost: headroom for a loaded machine
+
 
 class QPU(ABC):
     """A quantum processing unit that runs Qiskit primitives V2 sampler PUBs.
 
     Subclasses implement :meth:`execute` (one PUB, one job). ``run`` is the
-    convenience entry point for a list of PUBs without a pool.
+    convenience entry point for a list of PUBs without a pool. ``local`` is
+    True for devices simulated on this machine (the default) and must be set
+    False by remote devices with queues (IBM hardware sets it per backend).
     """
+
+    local: bool = True
 
     def __init__(
         self,
@@ -62,6 +68,17 @@ class QPU(ABC):
         ops = max(len(pub.circuit.data), 1)
         per_binding = 2e-8 * ops * 2.0 ** pub.width + 2e-7 * pub.shots * max(pub.circuit.num_clbits, 1)
         return 1e-3 + pub.num_bindings * per_binding
+
+    def default_timeout(self, pub: Pub) -> float | None:
+        """Seconds after which a pool without a ``timeout`` treats a job of ``pub`` as stalled.
+
+        Local devices: ``max(LOCAL_TIMEOUT_FLOOR, LOCAL_TIMEOUT_FACTOR * estimate_cost(pub))``
+        (at least 600 s), so a stuck simulation cannot hang training; remote
+        devices (``local`` False): None, as queues of hours are normal.
+        """
+        if not self.local:
+            return None
+        return max(LOCAL_TIMEOUT_FLOOR, LOCAL_TIMEOUT_FACTOR * self.estimate_cost(pub))
 
     @abstractmethod
     def execute(self, pub: Pub, seed: int | None) -> SamplerPubResult:
@@ -124,12 +141,3 @@ def rebind_for(pub: Pub, circuit: QuantumCircuit) -> tuple[QuantumCircuit, np.nd
         index = {p: i for i, p in enumerate(original)}
         values = values[..., [index[p] for p in kept]]
     return circuit, values, pub.shots
-
-
-def validate_positive(name: str, key: str, value: Any, *, integer: bool = False) -> float:
-    """A finite positive number, or a BackendConfigError naming the QPU and key."""
-    ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not math.isfinite(value) or value <= 0:
-        kind = "a positive integer" if integer else "a positive number"
-        raise BackendConfigError(f"{name}: {key} must be {kind}, got {value!r}")
-    return value

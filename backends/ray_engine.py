@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from .engines import relay, timed_execute
+from .engines import failed_future, relay, timed_execute
 from .errors import BackendConfigError, QPUUnavailableError
 from .pub import Pub
 from .qpu import QPU
@@ -96,7 +96,11 @@ class RayEngine:
                 return QPUUnavailableError(f"Ray actor of QPU #{index} died: {exc}")
             return exc
 
-        return relay(self._actors[index].execute.remote(pub, seed).future(), translate)
+        try:
+            ref = self._actors[index].execute.remote(pub, seed)
+        except self._ray.exceptions.RayActorError as exc:  # the pool expects a failed future, not a raise
+            return failed_future(translate(exc))
+        return relay(ref.future(), translate)
 
     def close(self) -> None:
         for actor in getattr(self, "_actors", []):

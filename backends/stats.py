@@ -7,7 +7,11 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass
 class QPUStats:
-    """Work done by one QPU: finished jobs, shots (bindings x shots), busy seconds."""
+    """Work done by one QPU: finished jobs, shots (bindings x shots), busy seconds.
+
+    ``failures`` counts failed jobs including ``timeouts`` and the job that
+    found the QPU unavailable (``available`` False from then on).
+    """
 
     name: str
     num_qubits: int
@@ -21,11 +25,18 @@ class QPUStats:
 
 @dataclass
 class PoolStats:
-    """Statistics of a pool since creation (or the last ``reset_stats``)."""
+    """Statistics of a pool since creation (or the last ``reset_stats``).
+
+    ``pubs``: PUBs submitted (each ran: there is no result cache, so the
+    per-QPU ``shots`` are shots that ran, late results of timed-out jobs
+    included). ``retries``: failed or timed-out jobs charged to their PUBs,
+    i.e. the sum of the QPUs' ``failures`` (timeouts included) minus those
+    that were a QPU becoming unavailable; waiting behind a stalled QPU is
+    never charged.
+    """
 
     qpus: dict[str, QPUStats] = field(default_factory=dict)
     pubs: int = 0
-    cache_hits: int = 0
     retries: int = 0
     wall_seconds: float = 0.0
 

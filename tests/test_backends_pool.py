@@ -1,10 +1,9 @@
-"""QPUPool: reproducibility against a bare Aer sampler, routing, faults, cache, errors."""
+"""QPUPool: reproducibility against a bare QPU, routing, faults, errors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from qiskit_aer.primitives import SamplerV2
 
 from backends import (
     AerQPU,
@@ -13,7 +12,10 @@ from backends import (
     NoCapableQPUError,
     PoolExecutionError,
     QPUPool,
+    as_pub,
+    derive_seed,
 )
+from backends.pool import MAX_SHOTS
 
 
 from ladder_circuit import ladder  # noqa: E402
@@ -37,19 +39,27 @@ def assert_same(a: list, b: list) -> None:
 PUBS = make_pubs([2, 3, 4, 2, 3, 5, 2, 4, 3, 2])
 
 
+def bare(pubs: list, seeds: list[int], width: int = 5) -> list:
+    """What one QPU outside any pool returns for ``pubs`` with ``seeds``."""
+    qpu = AerQPU("bare", width)
+    return [qpu.execute(as_pub(p, 1024), s) for p, s in zip(pubs, seeds)]
+
+
 @pytest.fixture(scope="module")
 def reference() -> list:
-    """Fault-free pool results, seed 11 (each also checked against bare Aer below)."""
+    """Fault-free pool results, seed 11 (each also checked against a bare QPU below)."""
     with QPUPool([AerQPU("a", 3), AerQPU("b", 5)], seed=11) as pool:
         return pool.run(PUBS)
 
 
-def test_pool_equals_bare_aer_sampler_with_the_pub_seed(reference: list) -> None:
+def test_pool_equals_a_bare_qpu_with_the_pub_seed(reference: list) -> None:
     with QPUPool([AerQPU("solo", 5)], seed=11) as pool:
         seeds = [pool.pub_seed(p) for p in PUBS]
-    bare = [SamplerV2(seed=s).run([p]).result()[0] for s, p in zip(seeds, PUBS)]
-    assert_same(reference, bare)
+    # A PUB submitted once keeps the seed it always had: its counts did not change.
+    assert seeds == [derive_seed(11, as_pub(p, 1024)) for p in PUBS]
+    assert_same(reference, bare(PUBS, seeds))
     assert [r.metadata["seed"] for r in reference] == seeds
+    assert [r.metadata["draw"] for r in reference] == [0] * len(PUBS)
     assert [r.data.meas.shape for r in reference] == [(4,)] * len(PUBS)
     assert [r.data.meas.num_bits for r in reference] == [2, 3, 4, 2, 3, 5, 2, 4, 3, 2]
 
@@ -107,7 +117,7 @@ def test_injected_failures_and_a_stalled_qpu_change_nothing(fault_reference: lis
     assert_same(results, fault_reference)
     assert stats.qpus["stuck"].timeouts >= 1 and stats.qpus["stuck"].jobs == 0
     assert stats.qpus["flaky3"].failures + stats.qpus["flaky5"].failures >= 1
-    assert stats.retries >= stats.qpus["stuck"].timeouts
+    assert stats.retries == sum(q.failures for q in stats.qpus.values())  # timeouts included
 
 
 def test_qpu_disappearing_mid_run_is_rerouted(reference: list) -> None:
@@ -149,20 +159,6 @@ def test_a_still_stalled_qpu_gets_no_new_work_in_the_next_run() -> None:
         stats = pool.stats
     assert {r.metadata["qpu"] for r in first + second} == {"a"}
     assert stats.qpus["stuck"].timeouts == 1  # its one job is still running: not given another
-
-
-def test_cache_serves_identical_work_and_duplicates_run_once(reference: list) -> None:
-    with QPUPool([AerQPU("a", 5)], seed=11) as pool:
-        first = pool.run(PUBS[:3] + PUBS[:1])  # duplicate in one call
-        assert pool.stats.qpus["a"].jobs == 3
-        second = pool.run(PUBS)
-        stats = pool.stats
-    assert_same(first[:3], reference[:3])
-    np.testing.assert_array_equal(first[3].data.meas.array, first[0].data.meas.array)
-    assert_same(second, reference)
-    assert stats.cache_hits == 3 and stats.qpus["a"].jobs == len(PUBS)
-    assert [r.metadata["qpu"] for r in second[:3]] == ["cache"] * 3
-    assert stats.qpus["a"].shots == 200 * 4 * len(PUBS)
 
 
 def test_stats_are_a_dataclass_and_dict() -> None:
@@ -212,6 +208,42 @@ def test_bad_pool_arguments(kwargs: dict, match: str) -> None:
         QPUPool(qpus, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("qpus", "match"),
+    [
+        ([1, 2], r"not QPUs: #0: 1 \(int\), #1: 2 \(int\)"),
+        ("ab", "list of QPU instances, got str"),
+        (None, "list of QPU instances, got NoneType"),
+    ],
+)
+def test_non_qpus_are_named(qpus: object, match: str) -> None:
+    with pytest.raises(BackendConfigError, match=match):
+        QPUPool(qpus)  # type: ignore[arg-type]
+
+
+def test_one_bare_qpu_is_not_a_pool() -> None:
+    with pytest.raises(BackendConfigError, match="got one QPU: pass \\[AerQPU"):
+        QPUPool(AerQPU("a", 2))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("shots", [10**12, MAX_SHOTS + 1, 0, -3, 1.5, True, "100"])
+def test_bad_shots_are_refused_before_any_work(shots: object) -> None:
+    with QPUPool([AerQPU("a", 2)], seed=1) as pool:
+        with pytest.raises(ValueError, match=r"shots must be an integer in \[1, 100_000_000\]"):
+            pool.run(make_pubs([2]), shots=shots)  # type: ignore[arg-type]
+        if isinstance(shots, int) and shots > MAX_SHOTS:
+            with pytest.raises(ValueError, match="PUB #1 shots must be an integer"):
+                pool.run([(ladder(2), np.zeros(2), 10), (ladder(2), np.zeros(2), shots)])
+        assert pool.stats.qpus["a"].jobs == 0
+        (result,) = pool.run([(ladder(2), np.zeros(2), 10)])
+    assert result.metadata["draw"] == 0  # refused calls consumed no draw
+
+
+def test_default_shots_are_bounded() -> None:
+    with pytest.raises(BackendConfigError, match="default_shots must be an integer"):
+        QPUPool([AerQPU("a", 2)], default_shots=10**9)
+
+
 def test_duplicate_names_rejected() -> None:
     with pytest.raises(BackendConfigError, match="unique"):
         QPUPool([AerQPU("a", 2), AerQPU("a", 3)])
@@ -224,6 +256,6 @@ def test_multi_dimensional_bindings_keep_their_shape() -> None:
     with QPUPool([AerQPU("a", 3)], seed=9) as pool:
         (result,) = pool.run([(qc, values, 50)])
         seed = pool.pub_seed((qc, values, 50))
-    reference = SamplerV2(seed=seed).run([(qc, values, 50)]).result()[0]
+    (reference,) = bare([(qc, values, 50)], [seed], 3)
     assert result.data.meas.shape == (2, 3, 4)
     np.testing.assert_array_equal(result.data.meas.array, reference.data.meas.array)
