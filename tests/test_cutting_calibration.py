@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_sampled_cutting import circuit_6q_two_cuts, exact_values
 
 import backends
 from dqlstm.cutting.sampled import SampledCutExecutor
-from test_sampled_cutting import circuit_6q_two_cuts, exact_values
 
 pytestmark = pytest.mark.slow
 

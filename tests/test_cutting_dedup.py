@@ -14,10 +14,6 @@ import numpy as np
 import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
-
-from backends import circuit_fingerprint
-from dqlstm.cutting.dedup import FragmentTerms, MergedQPD, fragment_terms
-from dqlstm.cutting.sampled import SampledCutExecutor, run_pubs
 from test_sampled_cutting import (
     aer_sampler,
     circuit_2q,
@@ -25,6 +21,10 @@ from test_sampled_cutting import (
     circuit_4q_wire_and_gate_cut,
     circuit_6q_two_cuts,
 )
+
+from backends import circuit_fingerprint
+from dqlstm.cutting.dedup import FragmentTerms, MergedQPD, fragment_terms
+from dqlstm.cutting.sampled import SampledCutExecutor, run_pubs
 
 
 class ContentSeededSampler:
@@ -230,7 +230,8 @@ def test_without_sharing_the_variance_is_the_independent_terms_formula():
     _, unbiased, plain = merged.variance_sums(mu, var)
     (ma, mb), (va, vb) = mu, var
     c2 = coeffs[:, None] ** 2
-    np.testing.assert_allclose(plain, np.sum(c2 * ((va + ma**2) * (vb + mb**2) - (ma * mb) ** 2), 0), rtol=1e-12)
+    independent = np.sum(c2 * ((va + ma**2) * (vb + mb**2) - (ma * mb) ** 2), 0)
+    np.testing.assert_allclose(plain, independent, rtol=1e-12)
     # Goodman's unbiased estimate of Var(XY) for each product
     np.testing.assert_allclose(unbiased, np.sum(c2 * (ma**2 * vb + mb**2 * va - va * vb), 0), rtol=1e-12)
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp
+from test_sampled_cutting import RecordingPool, circuit_4q_gate_cut, circuit_6q_two_cuts
 
 from dqlstm.circuits import build_vqc
 from dqlstm.cutting import estimator, guard, sampled
 from dqlstm.cutting.estimator import CutEstimator
 from dqlstm.cutting.guard import MAX_SHOTS, check_parameter_values
 from dqlstm.cutting.sampled import SampledCutExecutor
-from test_sampled_cutting import RecordingPool, circuit_4q_gate_cut, circuit_6q_two_cuts
 
 
 @pytest.fixture
@@ -62,7 +62,9 @@ def test_estimator_passes_the_limits_on(no_generation):
 def test_shots_of_a_call_are_capped():
     pool = RecordingPool(0)
     # 10 distinct sub-experiments x 10 shots = 100 per binding
-    ex = SampledCutExecutor(circuit_4q_gate_cut(), ["ZZZZ"], "AABB", pool=pool, shots=10, max_total_shots=1000)
+    ex = SampledCutExecutor(
+        circuit_4q_gate_cut(), ["ZZZZ"], "AABB", pool=pool, shots=10, max_total_shots=1000
+    )
     ex.run(np.zeros((10, 12)))
     with pytest.raises(ValueError, match="1,100 shots.*max_total_shots=1,000"):
         ex.run(np.zeros((11, 12)))
@@ -123,7 +125,8 @@ def test_complex_parameter_values_refused(values):
 @pytest.mark.parametrize("method", ["cut-exact", "sampled"])
 def test_estimator_refuses_complex_values_and_tensors(method):
     g = build_vqc("modular", 6, 1, module_size=3, links=1)
-    est = CutEstimator(g.circuit, "ZIIIIZ", max_qubits=3, method=method, shots=16 if method == "sampled" else None)
+    shots = 16 if method == "sampled" else None
+    est = CutEstimator(g.circuit, "ZIIIIZ", max_qubits=3, method=method, shots=shots)
     P = len(est.parameters)
     with pytest.raises(ValueError, match="complex"):
         est.run(np.full((1, P), 1 + 1j))
