@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Any
 
 _ROOT = Path(__file__).resolve().parents[1]
+_command: list[str] | None = None  # set by the CLI: what the user typed, whoever called main()
+
+
+def record_command(argv: list[str]) -> None:
+    """Remember the command line a result will name (``dqlstm`` plus its arguments)."""
+    global _command
+    _command = list(argv)
 
 
 def git_commit(root: Path = _ROOT) -> str | None:
@@ -29,7 +36,7 @@ def git_commit(root: Path = _ROOT) -> str | None:
 
 def provenance() -> dict[str, Any]:
     """``command`` (as typed), ``git_commit`` and ``created`` (UTC) for a result file."""
-    argv = list(sys.argv)
+    argv = list(_command) if _command is not None else list(sys.argv)
     if argv and argv[0].endswith(("__main__.py", "/dqlstm")):
         argv[0] = "dqlstm"
     return {

@@ -114,9 +114,7 @@ def test_shipped_ibm_example_config_parses_without_an_account(monkeypatch: pytes
 
     path = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "ibm_runtime_example.toml"
     config = tomllib.loads(path.read_text())
-    # The example still sets [qpus] shots = 2000, which is rejected now; moving it to
-    # [model] shots belongs to the example's owner (no-op once done).
-    config["qpus"].pop("shots", None)
+    assert "shots" not in config["qpus"] and config["model"]["shots"] == 2000  # shots live in [model]
     devices = config["qpus"]["devices"]
     assert any(d.get("kind") == "ibm" for d in devices)
     assert not any(k in d for d in devices for k in ("token", "api_key"))

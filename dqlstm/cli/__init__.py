@@ -63,6 +63,9 @@ def resume_hint(command: str, config: str | None, out: Path, unit: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from dqlstm.provenance import record_command
+
+    record_command(["dqlstm", *(sys.argv[1:] if argv is None else argv)])
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

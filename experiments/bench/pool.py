@@ -82,7 +82,7 @@ def pool_run(pubs: list, n: int, qpu_width: int, engine: str) -> tuple[float, di
     """
     qpus = [AerQPU(f"aer{i}", qpu_width) for i in range(n)]
     tuples = [(p.circuit, p.parameter_values, p.shots) for p in pubs]
-    with QPUPool(qpus, engine=engine, seed=SEED, cache_size=0) as pool:
+    with QPUPool(qpus, engine=engine, seed=SEED) as pool:
         start, cpu = time.perf_counter(), time.thread_time()
         results = pool.run(tuples)
         # CPU of the calling thread = the pool's own work (normalise, hash, dispatch);
