@@ -20,14 +20,16 @@ from dqlstm.engine.observables import as_observables
 from .guard import (
     DEFAULT_MAX_SUBEXPERIMENTS,
     DEFAULT_MAX_TOTAL_SHOTS,
+    DEFAULT_SHOTS,
     check_parameter_values,
     check_shots,
 )
+from .modes import CUT_MODES, check_mode
 from .plans import plan_summary, resolve_plan
 
 __all__ = ["METHODS", "CutEstimator", "CutResult", "check_parameter_values"]
 
-METHODS = ("cut-exact", "sampled")
+METHODS = CUT_MODES
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class CutEstimator:
             cuts) or ``sampled`` (qiskit-addon-cutting sub-experiments with shots).
         pool: ``sampled`` only: a ``backends.QPUPool`` or a Qiskit V2 sampler
             (default: local Aer sampler).
-        shots: ``sampled`` only: shots per sub-experiment and binding (default 4000).
+        shots: ``sampled`` only: shots per sub-experiment and binding (default :data:`~dqlstm.cutting.guard.DEFAULT_SHOTS`).
         plan: a ready ``CutPlan`` instead of ``max_qubits``.
         seed: ``sampled`` only: seed of the default sampler.
         max_subexperiments, max_total_shots: ``sampled`` only: plans listing
@@ -81,8 +83,7 @@ class CutEstimator:
         max_subexperiments: int | None = DEFAULT_MAX_SUBEXPERIMENTS,
         max_total_shots: int | None = DEFAULT_MAX_TOTAL_SHOTS,
     ):
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        check_mode(method, METHODS, "method")
         if not isinstance(circuit, QuantumCircuit):
             raise ValueError(f"circuit must be a qiskit QuantumCircuit, got {type(circuit).__name__}")
         if shots is not None:
@@ -108,7 +109,7 @@ class CutEstimator:
                 circuit,
                 self.observables,
                 pool=pool,
-                shots=shots or 4000,
+                shots=shots or DEFAULT_SHOTS,
                 seed=seed,
                 max_subexperiments=max_subexperiments,
                 max_total_shots=max_total_shots,

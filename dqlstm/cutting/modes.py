@@ -4,6 +4,8 @@ Every model (``QLSTM``, ``DistributedQLSTM``) and the config schema take the
 mode names, the engine options each mode accepts and the defaults from here,
 so a mode, an option or a default is defined once.
 
+Shot defaults and limits are :mod:`dqlstm.cutting.guard`'s (re-exported here).
+
 Every engine has ``prepare(weights (G, P_w)) -> callable(angles) -> (G, B, n_obs)``
 with torch autograd flowing to both weights and angles.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
+from .guard import DEFAULT_SHOTS, MAX_SHOTS, check_shots
 
 MODES = ("exact", "cut-exact", "sampled")
 CUT_MODES = ("cut-exact", "sampled")
@@ -22,24 +24,13 @@ ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
     "cut-exact": ("max_qubits", "plan"),
     "sampled": ("max_qubits", "plan", "pool", "shots", "seed"),
 }
-DEFAULT_SHOTS = 1000  # shots per sub-experiment and binding when a sampled run names none
-MAX_SHOTS = 10**8  # per sub-experiment and binding: beyond this a typo, not a plan
-
-
+__all__ = ["CUT_MODES", "DEFAULT_SHOTS", "ENGINE_OPTIONS", "MAX_SHOTS", "MODES", "check_engine_options",
+           "check_mode", "check_shots", "make_gate_engine"]
 def check_mode(mode: Any, allowed: Sequence[str] = MODES, who: str = "mode") -> str:
     """``mode`` if it is one of ``allowed``, else a ``ValueError`` naming the choices."""
     if mode not in allowed:
         raise ValueError(f"unknown {who} {mode!r}; choose one of {', '.join(allowed)}")
     return mode
-
-
-def check_shots(shots: Any) -> int:
-    """A positive integer number of shots, at most :data:`MAX_SHOTS`."""
-    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots <= 0:
-        raise ValueError(f"shots must be a positive integer, got {shots!r}")
-    if shots > MAX_SHOTS:
-        raise ValueError(f"shots = {shots} exceeds the limit of {MAX_SHOTS:.0e} per sub-experiment and binding")
-    return int(shots)
 
 
 def check_engine_options(mode: str, options: Mapping[str, Any]) -> None:

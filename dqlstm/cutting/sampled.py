@@ -67,6 +67,7 @@ from .dedup import FragmentTerms, fragment_terms
 from .guard import (
     DEFAULT_MAX_SUBEXPERIMENTS,
     DEFAULT_MAX_TOTAL_SHOTS,
+    DEFAULT_SHOTS,
     SubexperimentCount,
     check_limit,
     check_parameter_values,
@@ -283,7 +284,7 @@ class SampledCutExecutor:
         partition_labels: Sequence[Hashable] | None = None,
         *,
         pool: PubRunner | None = None,
-        shots: int = 4000,
+        shots: int = DEFAULT_SHOTS,
         num_samples: float = np.inf,
         seed: int | None = None,
         cut_circuit: QuantumCircuit | None = None,
