@@ -65,7 +65,8 @@ class SampledGateEngine:
         summary = {
             "mode": "sampled",
             **plan_summary(self.plan),
-            "num_subexperiments": self.executor.num_subexperiments,
+            "num_subexperiments": self.executor.num_subexperiments,  # distinct circuits, the ones that run
+            "num_subexperiments_listed": self.executor.num_subexperiments_listed,
             "shots_per_subexperiment": self.executor.shots,
             "evaluations": self.calls,
             # forward runs and parameter-shift runs executed so far
