@@ -39,11 +39,13 @@ def runs_on_qpus(cfg: Mapping[str, Any]) -> bool:
 
 
 @contextlib.contextmanager
-def open_pool(cfg: Mapping[str, Any]) -> Iterator[Any]:
+def open_pool(cfg: Mapping[str, Any], seed: int | None = None) -> Iterator[Any]:
     """The ``QPUPool`` of ``cfg["qpus"]`` while the block runs, ``None`` where the model needs none.
 
     The ``[qpus]`` table is checked in every mode (nothing is built for it in
     ``exact`` mode or for an LSTM); the pool is closed however the block ends.
+    A table without its own ``seed`` takes ``seed`` (the run's), so a fixed
+    run seed fixes the shots too.
     """
     table = cfg.get("qpus") or {}
     if table:
@@ -55,6 +57,8 @@ def open_pool(cfg: Mapping[str, Any]) -> Iterator[Any]:
         return
     from backends import pool_from_config
 
+    if seed is not None and table.get("seed") is None:
+        table = {**table, "seed": seed}
     pool = pool_from_config(table)
     try:
         yield pool

@@ -155,6 +155,17 @@ def test_sampled_runs_without_qpus_are_reproducible_and_resume_keeps_the_full_co
     assert two["num_subexperiments"] == one["num_subexperiments"]
 
 
+def test_sampled_runs_on_a_pool_without_its_own_seed_are_reproducible(tmp_path):
+    qpus = '\n[qpus]\nengine = "local"\n\n[[qpus.devices]]\nname = "aer"\ncount = 2\nnum_qubits = 2\n'
+    config = write(tmp_path, SAMPLED + qpus)
+    runs = [tmp_path / "p", tmp_path / "q"]
+    for out in runs:
+        assert main(["train", config, "--out", str(out), "--epochs", "1", "--quiet"]) == 0
+    first, second = (metrics(out) for out in runs)
+    assert first["epochs"][0]["train_loss"] == second["epochs"][0]["train_loss"] and first["final"] == second["final"]
+    assert first["cut"]["pool"]["pubs"] > 0  # it ran on the pool
+
+
 def test_add_costs_sums_counters_and_keeps_descriptions():
     earlier = {"num_cuts": 1, "evaluations": 3, "executed": {"total_shots": 100, "num_pubs": 2},
                "pool": {"qpus": {"a": {"num_qubits": 2, "shots": 10, "available": True}}, "retries": 1}}

@@ -104,7 +104,7 @@ def run_federated(
     with intra_op_threads(int(cfg["train"].get("threads", 1))):
         seed_everything(int(cfg["federated"]["seed"]))
         task = load_task(cfg["data"])
-        with open_pool(cfg) as pool:  # closed on every exit, Ctrl-C included
+        with open_pool(cfg, int(cfg["federated"]["seed"])) as pool:  # closed on every exit, Ctrl-C included
             return _run(cfg, folder, checkpoint, task, build_federation(cfg, task, pool), quiet)
 
 

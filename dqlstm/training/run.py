@@ -66,7 +66,7 @@ def run_training(
         seed = int(cfg["train"]["seed"])
         seed_everything(seed)
         data = load_dataset(cfg["data"])
-        with open_pool(cfg) as pool:  # closed on every exit, Ctrl-C included
+        with open_pool(cfg, seed) as pool:  # closed on every exit, Ctrl-C included
             model = build_model(cfg["model"], input_size=1, output_size=1, seed=seed, pool=pool)
             return _train(cfg, folder, checkpoint, data, model, quiet)
 
