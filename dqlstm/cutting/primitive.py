@@ -54,6 +54,8 @@ from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveJob, PrimitiveR
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 from qiskit.quantum_info import SparsePauliOp
 
+from backends.pub import circuit_fingerprint  # qiskit only: loads neither Aer nor IBM Runtime
+
 from .estimator import CutEstimator
 from .guard import MAX_SHOTS, check_shots
 from .modes import CUT_MODES, check_mode
@@ -315,14 +317,8 @@ class _Prepared:
         distinct = tuple(sorted(set(keys)))
         where = {k: i for i, k in enumerate(distinct)}
         index = np.array([where[k] for k in keys], dtype=np.int64).reshape(oshape)
-        key = (_fingerprint(circuit), distinct, method)
+        key = (circuit_fingerprint(circuit), distinct, method)
         return cls(circuit, key, bindings, bshape, index, tuple(pub.shape), float(pub.precision))
-
-
-def _fingerprint(circuit: QuantumCircuit) -> str:
-    from backends.pub import circuit_fingerprint  # cheap module: no Aer, no IBM Runtime
-
-    return circuit_fingerprint(circuit)
 
 
 def _check_circuit(circuit: QuantumCircuit) -> None:
