@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("configs", nargs="+", metavar="CONFIG", help="study TOML (experiments/configs/compare_*.toml)")
-    parser.add_argument("--quick", action="store_true", help="the config's [quick] reduction (a few minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="the config's [quick] reduction (about 1 min on 2 cores)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="folder of the runs (default: runs/compare/<study name>)")
     parser.add_argument("--results", default=None, metavar="DIR",
