@@ -119,7 +119,7 @@ def test_refusals():
 def test_shots_for_precision_is_the_overhead_bound():
     assert shots_for_precision(0.1, 81.0) == 8100
     assert shots_for_precision(0.1, 9.0, weight=2.0) == 3600
-    assert shots_for_precision(10.0, 1.0) == 1
+    assert shots_for_precision(10.0, 1.0) == 2  # one shot has no variance estimate
     with pytest.raises(ValueError, match="MAX_SHOTS"):
         shots_for_precision(1e-4, 100.0 * MAX_SHOTS)
 
@@ -170,7 +170,7 @@ def test_estimator_qnn_gradients_match_statevector():
     inputs, weights = rng.uniform(-1, 1, (5, 2)), rng.uniform(-1, 1, 8)
     est = CutEstimatorV2(max_qubits=2)
     # precision 0: StatevectorEstimator adds N(0, precision) noise to its values otherwise
-    kw = dict(circuit=qc, input_params=x, weight_params=w, default_precision=0.0)
+    kw = {"circuit": qc, "input_params": x, "weight_params": w, "default_precision": 0.0}
     cut = qml.EstimatorQNN(estimator=est, **kw)
     ref = qml.EstimatorQNN(estimator=StatevectorEstimator(), **kw)
     np.testing.assert_allclose(cut.forward(inputs, weights), ref.forward(inputs, weights), atol=1e-10)

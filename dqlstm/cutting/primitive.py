@@ -28,7 +28,7 @@ standard error is at most :math:`\sqrt{\kappa / S}`. For a target precision
 :math:`\epsilon`,
 
 .. math::
-    S = \lceil \kappa\, w^2 / \epsilon^2 \rceil,
+    S = \max(2, \lceil \kappa\, w^2 / \epsilon^2 \rceil),
     \qquad w = \max_k \sum_{P_j \ne I} |a_{kj}|
 
 (:math:`w = 1` for a Pauli string; for :math:`O_k = \sum_j a_{kj} P_j` the
@@ -50,11 +50,18 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import QuantumCircuit
-from qiskit.primitives import BaseEstimatorV2, DataBin, PrimitiveJob, PrimitiveResult, PubResult
+from qiskit.primitives import (
+    BaseEstimatorV2,
+    DataBin,
+    PrimitiveJob,
+    PrimitiveResult,
+    PubResult,
+)
 from qiskit.primitives.containers.estimator_pub import EstimatorPub, EstimatorPubLike
 from qiskit.quantum_info import SparsePauliOp
 
-from backends.pub import circuit_fingerprint  # qiskit only: loads neither Aer nor IBM Runtime
+# backends.pub needs qiskit only: it loads neither Aer nor IBM Runtime
+from backends.pub import circuit_fingerprint
 
 from .estimator import CutEstimator
 from .guard import MAX_SHOTS, check_shots
@@ -103,7 +110,7 @@ class CacheInfo:
 
 
 def shots_for_precision(precision: float, sampling_overhead: float, weight: float = 1.0) -> int:
-    """Shots per sub-experiment and binding: :math:`\\lceil \\kappa w^2 / \\epsilon^2 \\rceil` (>= 1).
+    """Shots per sub-experiment and binding: :math:`\\lceil \\kappa w^2 / \\epsilon^2 \\rceil`, at least 2.
 
     Raises ``ValueError`` for ``precision <= 0`` (no finite shot count reaches
     it) and above :data:`MAX_SHOTS`.
@@ -114,7 +121,8 @@ def shots_for_precision(precision: float, sampling_overhead: float, weight: floa
             "ceil(sampling_overhead * w^2 / precision^2); pass precision=... or default_precision"
         )
     kappa_w2 = sampling_overhead * weight**2
-    need = max(1, math.ceil(kappa_w2 / precision**2))
+    # >= 2: the reported variance (1 - E^2) / (S - 1) is undefined for one shot
+    need = max(2, math.ceil(kappa_w2 / precision**2))
     if need > MAX_SHOTS:
         finest = math.sqrt(kappa_w2 / MAX_SHOTS)
         raise ValueError(
