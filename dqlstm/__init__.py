@@ -1,3 +1,41 @@
-"""dqlstm: quantum LSTMs whose gate circuits are cut onto small modular QPUs."""
+"""dqlstm: quantum LSTMs whose gate circuits are cut onto small modular QPUs.
+
+>>> from dqlstm import QLSTM, LSTM, CutEstimator, CutEstimatorV2, plan_cuts
+
+The names load on first use, so ``import dqlstm`` (and the ``dqlstm`` CLI's
+start-up) stays free of torch and qiskit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "QLSTM": "dqlstm.models",
+    "LSTM": "dqlstm.models",
+    "DistributedQLSTM": "dqlstm.models",
+    "CutEstimator": "dqlstm.cutting",
+    "CutEstimatorV2": "dqlstm.cutting",
+    "plan_cuts": "partitioner",
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+if TYPE_CHECKING:  # for type checkers and the import-graph test
+    from dqlstm.cutting import CutEstimator, CutEstimatorV2
+    from dqlstm.models import LSTM, QLSTM, DistributedQLSTM
+    from partitioner import plan_cuts
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dqlstm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -9,6 +9,7 @@ from .cut_exact import CutExactEngine
 from .estimator import METHODS, CutEstimator, CutResult
 from .gate_engines import SampledGateEngine
 from .modes import CUT_MODES, DEFAULT_SHOTS, MODES, make_gate_engine
+from .primitive import CutEstimatorV2
 from .reconstruct import CutReconstructor
 from .sampled import ExecutionCost, SampledCutExecutor, SampledJacobian, SampledValues, run_pubs
 from .torch_sampled import sampled_expectation
@@ -19,6 +20,7 @@ __all__ = [
     "MODES",
     "METHODS",
     "CutEstimator",
+    "CutEstimatorV2",
     "CutExactEngine",
     "CutReconstructor",
     "CutResult",
