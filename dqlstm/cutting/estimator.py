@@ -127,6 +127,18 @@ class CutEstimator:
             cost["num_subexperiments_listed"] = self._executor.num_subexperiments_listed
         return cost
 
+    @property
+    def shots(self) -> int | None:
+        """``sampled``: shots per sub-experiment and binding of the next calls (``None`` for cut-exact).
+        Settable: the plan and sub-experiments stay, only the shots change."""
+        return None if self._executor is None else self._executor.shots
+
+    @shots.setter
+    def shots(self, shots: int) -> None:
+        if self._executor is None:
+            raise ValueError("shots only apply to method='sampled'")
+        self._executor.shots = check_shots(shots)
+
     def estimate(self, parameter_values) -> CutResult:
         """Values, standard errors and cost for ``(B, P)`` bindings."""
         values = check_parameter_values(parameter_values, len(self.parameters))
