@@ -21,7 +21,7 @@ _EXPORTS = {
     "CutEstimatorV2": "dqlstm.cutting",
     "plan_cuts": "partitioner",
 }
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = ["CutEstimator", "CutEstimatorV2", "DistributedQLSTM", "LSTM", "QLSTM", "__version__", "plan_cuts"]
 
 if TYPE_CHECKING:  # for type checkers and the import-graph test
     from dqlstm.cutting import CutEstimator, CutEstimatorV2
