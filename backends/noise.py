@@ -7,15 +7,20 @@ Two forms::
      "basis_gates": ["rz", "sx", "x", "cx"]}     # simple model; every key optional
 
 ``readout`` is a flip probability or a pair ``[p(1|0), p(0|1)]``.
+
+:func:`noise_channels` reads a ``NoiseModel`` back as the channels Aer applies,
+for the exact-distribution route of :mod:`backends.distributions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from qiskit.providers import BackendV2
+from qiskit.quantum_info import Kraus
 from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
 
 from .errors import BackendConfigError
@@ -101,3 +106,90 @@ def _readout_pair(qpu_name: str, value: Any) -> tuple[float, float]:
         return _probability(qpu_name, "readout", value[0]), _probability(qpu_name, "readout", value[1])
     p = _probability(qpu_name, "readout", value)
     return p, p
+
+
+@dataclass(frozen=True)
+class NoiseChannels:
+    """A ``NoiseModel`` as the maps Aer applies, looked up the way Aer looks them up.
+
+    Quantum errors are Kraus stacks ``K`` of shape ``(r, 2**k, 2**k)``,
+    ``E(rho) = sum_i K_i rho K_i^dagger``, keyed by instruction key (the
+    instruction's label if it has one, else its name: Aer matches labels) and
+    qubits. Aer applies a gate's error after the gate, a reset's after the
+    reset and a measure's *before* the measurement; an error on given qubits
+    replaces the all-qubit error of that instruction there.
+
+    Readout errors are confusion matrices ``A[true, reported]`` per qubit,
+    applied to the recorded bit of every measurement independently.
+    ``pass_op_types``: instruction types a custom noise pass rewrites (those
+    circuits need Aer itself); ``None`` means every instruction.
+    """
+
+    local: dict[str, dict[tuple[int, ...], np.ndarray]] = field(default_factory=dict)
+    default: dict[str, np.ndarray] = field(default_factory=dict)
+    readout: dict[int, np.ndarray] = field(default_factory=dict)
+    default_readout: np.ndarray | None = None
+    pass_op_types: tuple[type, ...] | None = ()
+
+    @property
+    def is_ideal(self) -> bool:
+        """No error of any kind."""
+        return not (self.local or self.default or self.readout or self.default_readout is not None
+                    or self.pass_op_types != ())
+
+    def error(self, key: str, qubits: tuple[int, ...]) -> np.ndarray | None:
+        """Kraus stack of the error on instruction ``key`` acting on ``qubits``, if any."""
+        local = self.local.get(key)
+        if local is not None and qubits in local:
+            return local[qubits]
+        return self.default.get(key)
+
+    def readout_matrix(self, qubit: int) -> np.ndarray | None:
+        """Confusion matrix of a measurement of ``qubit``, if it has a readout error."""
+        return self.readout.get(qubit, self.default_readout)
+
+    def rewrites(self, operation: Any) -> bool:
+        """True when a custom noise pass of the model would rewrite ``operation``."""
+        if self.pass_op_types is None:
+            return True
+        return bool(self.pass_op_types) and isinstance(operation, self.pass_op_types)
+
+
+def noise_channels(model: NoiseModel) -> NoiseChannels:
+    """Read ``model`` as :class:`NoiseChannels`; ``ValueError`` (the reason) if it has no exact form here.
+
+    Not representable: readout errors on several qubits at once (correlated).
+    """
+    local: dict[str, dict[tuple[int, ...], np.ndarray]] = {}
+    for key, by_qubits in model._local_quantum_errors.items():
+        local[key] = {tuple(q): _kraus(error) for q, error in by_qubits.items()}
+        for qubits, kraus in local[key].items():
+            if kraus.shape[-1] != 2 ** len(qubits):
+                raise ValueError(f"quantum error on {key}{qubits} acts on a different number of qubits")
+    default = {key: _kraus(error) for key, error in model._default_quantum_errors.items()}
+    readout = {}
+    for qubits, error in model._local_readout_errors.items():
+        if len(qubits) != 1:
+            raise ValueError(f"correlated readout error on qubits {tuple(qubits)}")
+        readout[int(qubits[0])] = _confusion(error)
+    default_readout = None
+    if model._default_readout_error is not None:
+        if model._default_readout_error.number_of_qubits != 1:
+            raise ValueError("correlated all-qubit readout error")
+        default_readout = _confusion(model._default_readout_error)
+    pass_ops: tuple[type, ...] | None = ()
+    for noise_pass in model._custom_noise_passes:
+        ops = getattr(noise_pass, "_ops", None)
+        if not ops:  # a pass without op types rewrites everything
+            pass_ops = None
+            break
+        pass_ops = (*pass_ops, *ops)
+    return NoiseChannels(local, default, readout, default_readout, pass_ops)
+
+
+def _kraus(error: Any) -> np.ndarray:
+    return np.asarray(Kraus(error.to_quantumchannel()).data, dtype=complex)
+
+
+def _confusion(error: ReadoutError) -> np.ndarray:
+    return np.asarray(error.probabilities, dtype=float)
