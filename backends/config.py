@@ -24,6 +24,7 @@ Schema (every key optional unless marked)::
     coupling_map = [[0, 1], [1, 2]]
     max_parallel_threads = 1
     optimization_level = 1
+    shots_method = "exact"    # shots drawn from each PUB's exact distribution; "per-shot": Aer simulates each
     # ibm:
     backend = "ibm_torino"    # required; "FakeManilaV2" etc. = local testing mode
     num_qubits = 8            # cap on fragment width (default: device size)
@@ -53,7 +54,8 @@ from .pool import QPUPool
 from .qpu import QPU
 
 _COMMON = {"kind", "name", "count"}
-_AER_KEYS = _COMMON | {"num_qubits", "seed", "noise", "coupling_map", "max_parallel_threads", "optimization_level"}
+_AER_KEYS = _COMMON | {"num_qubits", "seed", "noise", "coupling_map", "max_parallel_threads", "optimization_level",
+                       "shots_method"}
 _IBM_KEYS = _COMMON | {"backend", "num_qubits", "channel", "instance", "optimization_level", "local_noise",
                        "job_timeout"}
 _POOL_KEYS = {"engine", "seed", "timeout", "retries", "backoff", "max_backoff", "ray_address", "devices"}
@@ -138,7 +140,8 @@ def _aer(entry: Mapping[str, Any], name: str, where: str) -> AerQPU:
             num_qubits = fake_backend(noise["fake_backend"]).num_qubits
         else:
             raise BackendConfigError(f"{where}: num_qubits is required for kind = 'aer'")
-    options = {k: entry[k] for k in ("coupling_map", "max_parallel_threads", "optimization_level") if k in entry}
+    options = {k: entry[k] for k in ("coupling_map", "max_parallel_threads", "optimization_level", "shots_method")
+               if k in entry}
     return AerQPU(name, num_qubits, noise, entry.get("seed"), **options)
 
 

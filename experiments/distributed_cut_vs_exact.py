@@ -4,7 +4,8 @@ Trains ``experiments/configs/narma5_distributed_cut.toml`` (2 modules x 4
 qubits, one CNOT link per layer, cut onto two 4-qubit QPUs) twice - in
 ``cut-exact`` mode and in ``exact`` mode on the uncut 8-qubit circuit - and
 writes the two loss curves, their largest difference and the cut cost to
-``experiments/results/distributed/``. Finished runs in ``--runs`` are reused.
+``--out`` (default ``runs/distributed_cut_vs_exact/results``; the committed folder is
+``experiments/results/distributed``). Finished runs in ``--runs`` are reused.
 
     python experiments/distributed_cut_vs_exact.py [--epochs N] [--runs DIR]
 """
@@ -39,7 +40,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--runs", type=Path, default=Path("runs/distributed_cut_vs_exact"))
-    parser.add_argument("--out", type=Path, default=Path("experiments/results/distributed"))
+    parser.add_argument("--out", type=Path, default=Path("runs/distributed_cut_vs_exact/results"),
+                        help="result folder (the committed one: experiments/results/distributed)")
     args = parser.parse_args(argv)
     cut, exact = _run("cut-exact", args.epochs, args.runs), _run("exact", args.epochs, args.runs)
     diff = {

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dqlstm",
         description="Train quantum LSTMs whose circuits are cut onto small QPUs.",
     )
+    from dqlstm import __version__  # a plain string: no torch, no qiskit
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"dqlstm.cli.{name}").register(sub)

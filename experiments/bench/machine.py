@@ -11,7 +11,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"  # experiments/results, whatever the cwd
+# Benchmarks write to runs/bench by default (git-ignored); the committed files in
+# experiments/results change only when named: --out experiments/results/bench_<name>.json
+RESULTS = Path(__file__).resolve().parents[2] / "runs" / "bench"
 
 
 def machine_info() -> dict[str, Any]:

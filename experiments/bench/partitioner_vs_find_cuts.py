@@ -8,7 +8,7 @@ overhead (> 1: plan_cuts cheaper). ``find_cuts`` runs with its default
 
     python experiments/bench/partitioner_vs_find_cuts.py [--quick] [--out FILE]
 
-Writes experiments/results/bench_partitioner.json.
+Writes runs/bench/bench_partitioner.json (the committed file: --out experiments/results/bench_partitioner.json).
 """
 
 from __future__ import annotations

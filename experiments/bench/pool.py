@@ -3,7 +3,8 @@
 Prints throughput (sub-experiments per second), speed-up over one QPU,
 per-QPU utilisation (busy seconds / wall seconds) and the pool's overhead:
 wall time of a 1-QPU pool against the bare simulation time of the same
-jobs run in a plain loop. Writes ``experiments/results/bench_pool.json``.
+jobs run in a plain loop. Writes ``runs/bench/bench_pool.json``
+(the committed file: ``--out experiments/results/bench_pool.json``).
 
     python experiments/bench/pool.py [--quick] [--repeats 3] [--out PATH]
 """

@@ -20,7 +20,7 @@ bit values, and simulating k = 4 with Aer means 83 M mid-circuit-measured shots.
 ``--source aer`` runs the sub-experiments on Aer instead (fine for k <= 2).
 
 Usage: ``python experiments/bench/reconstruct.py [--quick] [--source aer] [--cuts 1 2]``.
-Writes ``experiments/results/bench_reconstruct.json``, one entry per source
+Writes ``runs/bench/bench_reconstruct.json`` (committed: ``--out experiments/results/...``), one entry per source
 (``synthetic``, ``aer``, ``*_quick``), keeping the others.
 """
 
