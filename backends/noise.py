@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from qiskit.providers import BackendV2
 from qiskit.quantum_info import Kraus
-from qiskit_aer.noise import NoiseModel, ReadoutError, depolarizing_error
+from qiskit_aer.noise import NoiseModel, QuantumError, ReadoutError, depolarizing_error
 
 from .errors import BackendConfigError
 
@@ -113,7 +113,8 @@ class NoiseChannels:
     """A ``NoiseModel`` as the maps Aer applies, looked up the way Aer looks them up.
 
     Quantum errors are Kraus stacks ``K`` of shape ``(r, 2**k, 2**k)``,
-    ``E(rho) = sum_i K_i rho K_i^dagger``, keyed by instruction key (the
+    ``E(rho) = sum_i K_i rho K_i^dagger`` (kept as Aer ``QuantumError``s until
+    first looked up: converting them is slow), keyed by instruction key (the
     instruction's label if it has one, else its name: Aer matches labels) and
     qubits. Aer applies a gate's error after the gate, a reset's after the
     reset and a measure's *before* the measurement; an error on given qubits
@@ -125,8 +126,8 @@ class NoiseChannels:
     circuits need Aer itself); ``None`` means every instruction.
     """
 
-    local: dict[str, dict[tuple[int, ...], np.ndarray]] = field(default_factory=dict)
-    default: dict[str, np.ndarray] = field(default_factory=dict)
+    local: dict[str, dict[tuple[int, ...], np.ndarray | QuantumError]] = field(default_factory=dict)
+    default: dict[str, np.ndarray | QuantumError] = field(default_factory=dict)
     readout: dict[int, np.ndarray] = field(default_factory=dict)
     default_readout: np.ndarray | None = None
     pass_op_types: tuple[type, ...] | None = ()
@@ -139,10 +140,16 @@ class NoiseChannels:
 
     def error(self, key: str, qubits: tuple[int, ...]) -> np.ndarray | None:
         """Kraus stack of the error on instruction ``key`` acting on ``qubits``, if any."""
-        local = self.local.get(key)
-        if local is not None and qubits in local:
-            return local[qubits]
-        return self.default.get(key)
+        table: dict[Any, np.ndarray | QuantumError] | None = self.local.get(key)
+        slot: Any = qubits
+        if table is None or qubits not in table:
+            table, slot = self.default, key
+            if key not in table:
+                return None
+        found = table[slot]
+        if not isinstance(found, np.ndarray):
+            found = table[slot] = _kraus(found)
+        return found
 
     def readout_matrix(self, qubit: int) -> np.ndarray | None:
         """Confusion matrix of a measurement of ``qubit``, if it has a readout error."""
@@ -160,13 +167,10 @@ def noise_channels(model: NoiseModel) -> NoiseChannels:
 
     Not representable: readout errors on several qubits at once (correlated).
     """
-    local: dict[str, dict[tuple[int, ...], np.ndarray]] = {}
+    local: dict[str, dict[tuple[int, ...], np.ndarray | QuantumError]] = {}
     for key, by_qubits in model._local_quantum_errors.items():
-        local[key] = {tuple(q): _kraus(error) for q, error in by_qubits.items()}
-        for qubits, kraus in local[key].items():
-            if kraus.shape[-1] != 2 ** len(qubits):
-                raise ValueError(f"quantum error on {key}{qubits} acts on a different number of qubits")
-    default = {key: _kraus(error) for key, error in model._default_quantum_errors.items()}
+        local[key] = {tuple(q): error for q, error in by_qubits.items()}
+    default: dict[str, np.ndarray | QuantumError] = dict(model._default_quantum_errors)
     readout = {}
     for qubits, error in model._local_readout_errors.items():
         if len(qubits) != 1:
