@@ -52,19 +52,13 @@ from .ibm import IBMRuntimeQPU
 from .noise import fake_backend
 from .pool import QPUPool
 from .qpu import QPU
-
-_COMMON = {"kind", "name", "count"}
-_AER_KEYS = _COMMON | {"num_qubits", "seed", "noise", "coupling_map", "max_parallel_threads", "optimization_level",
-                       "shots_method"}
-_IBM_KEYS = _COMMON | {"backend", "num_qubits", "channel", "instance", "optimization_level", "local_noise",
-                       "job_timeout"}
-_POOL_KEYS = {"engine", "seed", "timeout", "retries", "backoff", "max_backoff", "ray_address", "devices"}
-# keys older configs may still carry -> why they went
-_REMOVED = {
-    "shots": "shots are set in [model] shots (the pool never used this default in training)",
-    "cache_size": "the result cache was removed: every PUB is an independent draw",
-}
-_SECRETS = {"token", "api_key", "apikey", "password"}
+from .schema import (
+    AER_KEYS,
+    IBM_KEYS,
+    POOL_KEYS,
+    SECRET_KEYS,
+    reject_unknown,
+)
 
 
 def qpu_from_config(config: Mapping[str, Any]) -> QPU:
@@ -82,7 +76,7 @@ def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
     table = config["qpus"] if "qpus" in config else config
     if not isinstance(table, Mapping):
         raise BackendConfigError("[qpus] must be a table")
-    _reject_unknown(table, _POOL_KEYS, "[qpus]")
+    reject_unknown(table, POOL_KEYS, "[qpus]")
     devices = table.get("devices")
     if not isinstance(devices, list) or not devices:
         raise BackendConfigError("[qpus] needs at least one [[qpus.devices]] entry")
@@ -108,7 +102,7 @@ def _qpus_from_entry(entry: Any, position: int) -> list[QPU]:
     where = f"[[qpus.devices]] #{position}"
     if not isinstance(entry, Mapping):
         raise BackendConfigError(f"{where} must be a table, got {type(entry).__name__}")
-    secrets = _SECRETS & {k.lower() for k in entry}
+    secrets = SECRET_KEYS & {k.lower() for k in entry}
     if secrets:
         raise BackendConfigError(
             f"{where}: remove {sorted(secrets)} - credentials never go in configs; "
@@ -124,10 +118,10 @@ def _qpus_from_entry(entry: Any, position: int) -> list[QPU]:
         raise BackendConfigError(f"{where}: count must be a positive integer, got {count!r}")
     names = [name] if count == 1 else [f"{name}{i}" for i in range(count)]
     if kind == "aer":
-        _reject_unknown(entry, _AER_KEYS, where)
+        reject_unknown(entry, AER_KEYS, where)
         return [_aer(entry, n, where) for n in names]
     if kind == "ibm":
-        _reject_unknown(entry, _IBM_KEYS, where)
+        reject_unknown(entry, IBM_KEYS, where)
         return [_ibm(entry, n, where) for n in names]
     raise BackendConfigError(f"{where}: unknown kind {kind!r}; use 'aer' or 'ibm'")
 
@@ -153,57 +147,3 @@ def _ibm(entry: Mapping[str, Any], name: str, where: str) -> IBMRuntimeQPU:
                                      "job_timeout") if k in entry}
     return IBMRuntimeQPU(name, backend, **options)
 
-
-def _reject_unknown(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    removed = sorted(set(table) & set(_REMOVED) - allowed)
-    if removed:
-        raise BackendConfigError("; ".join(f"{where} {k}: {_REMOVED[k]}; remove it" for k in removed))
-    unknown = set(table) - allowed
-    if unknown:
-        raise BackendConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
-
-
-def check_pool_config(config: Mapping[str, Any]) -> None:
-    """Check a ``[qpus]`` table (keys, kinds, names, counts, widths) without building anything.
-
-    What :func:`pool_from_config` would reject for its shape is rejected here
-    too, so an ``exact`` run or an LSTM with a broken table fails early; what
-    needs the device itself (an IBM account, a fake backend's size) is checked
-    when the pool is built.
-    """
-    if not isinstance(config, Mapping):
-        raise BackendConfigError(f"[qpus] must be a table, got {type(config).__name__}")
-    table = config["qpus"] if "qpus" in config else config
-    if not isinstance(table, Mapping):
-        raise BackendConfigError("[qpus] must be a table")
-    _reject_unknown(table, _POOL_KEYS, "[qpus]")
-    from .pool import ENGINES
-
-    if table.get("engine", "local") not in ENGINES:
-        raise BackendConfigError(f"[qpus]: unknown engine {table.get('engine')!r}; use one of {ENGINES}")
-    devices = table.get("devices")
-    if not isinstance(devices, list) or not devices:
-        raise BackendConfigError("[qpus] needs at least one [[qpus.devices]] entry")
-    for position, entry in enumerate(devices):
-        where = f"[[qpus.devices]] #{position}"
-        if not isinstance(entry, Mapping):
-            raise BackendConfigError(f"{where} must be a table, got {type(entry).__name__}")
-        kind = entry.get("kind", "aer")
-        if kind not in ("aer", "ibm"):
-            raise BackendConfigError(f"{where}: unknown kind {kind!r}; use 'aer' or 'ibm'")
-        name = entry.get("name")
-        if not isinstance(name, str) or not name:
-            raise BackendConfigError(f"{where}: 'name' (a non-empty string) is required")
-        where = f"{where} ({name!r})"
-        _reject_unknown(entry, _AER_KEYS if kind == "aer" else _IBM_KEYS, where)
-        count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-            raise BackendConfigError(f"{where}: count must be a positive integer, got {count!r}")
-        width = entry.get("num_qubits")
-        if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width <= 0):
-            raise BackendConfigError(f"{where}: num_qubits must be a positive integer, got {width!r}")
-        noise = entry.get("noise")
-        if kind == "aer" and width is None and not (isinstance(noise, Mapping) and "fake_backend" in noise):
-            raise BackendConfigError(f"{where}: num_qubits is required for kind = 'aer'")
-        if kind == "ibm" and not (isinstance(entry.get("backend"), str) and entry.get("backend")):
-            raise BackendConfigError(f"{where}: 'backend' (an IBM device or fake backend name) is required")

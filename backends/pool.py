@@ -29,10 +29,10 @@ from .errors import (
 from .pub import Pub, as_pub, derive_seed
 from .qpu import QPU
 from .scheduler import choose_qpu, task_priority
+from .schema import ENGINES
 from .stats import PoolStats, QPUStats
 
 logger = logging.getLogger(__name__)
-ENGINES = ("local", "process", "ray")
 MAX_SHOTS = 10**8  # per binding; more is a typo (10**8 shots of 20 bits are 250 MB of bit arrays)
 _SEED_MODULUS = 2**31 - 1  # as backends.pub: seeds in [1, 2**31 - 1]
 

@@ -49,7 +49,7 @@ def open_pool(cfg: Mapping[str, Any], seed: int | None = None) -> Iterator[Any]:
     """
     table = cfg.get("qpus") or {}
     if table:
-        from backends.config import check_pool_config
+        from backends.schema import check_pool_config
 
         check_pool_config(table)
     if not runs_on_qpus(cfg):

@@ -237,7 +237,7 @@ def check_qpus_table(table: Any, source: str = "config") -> None:
     """Check a ``[qpus]`` table's schema (devices, kinds, widths) without building anything."""
     if table is None:
         return
-    from backends.config import check_pool_config
+    from backends.schema import check_pool_config
     from backends.errors import BackendConfigError
 
     try:
