@@ -6,22 +6,25 @@ modules); both links are cut (qiskit-addon-cutting), and every distinct
 sub-experiment of the 3 fragments becomes one PUB of 8 bindings x 4000 shots.
 Each row runs the same PUBs through ``AerQPU.execute`` with
 ``shots_method="per-shot"`` (Aer's SamplerV2, the reference, measured in the
-same run) and ``"exact"``; rows: ideal, depolarizing + readout (and
-optionally a fake IBM device).
+same run) and ``"exact"``; rows: ideal, depolarizing + readout, and a fake
+IBM device's noise (FakeManilaV2 unless ``--fake-backend`` names another or
+``""``).
 
 Transpilation (noisy rows) is identical for both routes and done before the
 clocks start; it is reported apart. The exact route is timed cold (a fresh
 QPU: compiling every circuit is included) and warm (compiled circuits cached,
 as when training re-runs the same circuits with new parameters).
 
-    python experiments/bench/shots.py [--quick] [--repeats 3] [--fake-backend FakeManilaV2] [--out PATH]
+    python experiments/bench/shots.py [--quick] [--repeats 3] [--fake-backend NAME] [--out PATH]
+
+Writes ``runs/bench/bench_shots.json``; the committed result comes from
+``--out experiments/results/bench_shots.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -176,19 +179,12 @@ def _pooled_tvd(a: object, b: object) -> float:
     return 0.5 * sum(abs(ca.get(k, 0) - cb.get(k, 0)) for k in set(ca) | set(cb)) / total
 
 
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 bindings x 500 shots (seconds)")
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings of the exact route")
-    parser.add_argument("--fake-backend", default=None, help="add a row with this fake IBM device's noise")
+    parser.add_argument("--fake-backend", default="FakeManilaV2",
+                        help="row with this fake IBM device's noise ('' for none)")
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_shots.json")
     args = parser.parse_args(argv)
     setup = dict(modules=3, size=4, layers=2, bindings=2 if args.quick else 8, shots=500 if args.quick else 4000)
@@ -218,8 +214,6 @@ def main(argv: list[str] | None = None) -> dict:
                   f"exact {part['exact_cold_us_per_shot']:.3f} us/shot, {part['speedup_cold']:.0f}x")
     report = {
         "benchmark": "AerQPU shots: exact-distribution route vs Aer SamplerV2 per-shot (1 simulator thread)",
-        "command": " ".join(["python", "experiments/bench/shots.py", *(sys.argv[1:] if argv is None else argv)]),
-        "git_commit": git_commit(),
         "setup": {**setup, "num_pubs": len(pubs), "pubs_with_mid_circuit_measurements": mid,
                   "max_width": width, "repeats": args.repeats, "seed": SEED, "noisy": NOISY},
         "note": ("per-shot measured once per row, exact best of repeats; cold = fresh QPU (compiles every "
