@@ -8,8 +8,9 @@ start-up) stays free of torch and qiskit.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dqlstm.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -28,14 +29,4 @@ if TYPE_CHECKING:  # for type checkers and the import-graph test
     from dqlstm.models import LSTM, QLSTM, DistributedQLSTM
     from partitioner import plan_cuts
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'dqlstm' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from dqlstm.choices import CUT_MODES, MODEL_KINDS
 from dqlstm.config import SCHEMA
-from dqlstm.cutting.modes import CUT_MODES
 from dqlstm.models.classifier import SequenceClassifier
-from dqlstm.models.regressor import MODEL_KINDS, SequenceRegressor
+from dqlstm.models.regressor import SequenceRegressor
 
 ENGINE_KEYS = ("max_qubits", "shots")  # [model] keys that are engine options of the cutting modes
 

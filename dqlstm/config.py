@@ -46,13 +46,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from dqlstm.circuits.ansatz import ANSATZE
-from dqlstm.data.dataset import DEFAULT_LENGTH, SCALE_FITS, TASKS, task_order
-from dqlstm.data.narma import NARMA_INPUTS
-from dqlstm.cutting.modes import MAX_SHOTS, MODES
-from dqlstm.models.regressor import MODEL_KINDS
+from dqlstm.choices import (
+    ANSATZE,
+    DEFAULT_LENGTH,
+    MAX_SHOTS,
+    MODEL_KINDS,
+    MODES,
+    NARMA_INPUTS,
+    OPTIMIZERS,
+    SCALE_FITS,
+    TASKS,
+    task_order,
+)
 
-OPTIMIZERS = ("rmsprop", "adam")
 FREE_FORM_SECTIONS = ("qpus",)
 QLSTM_KEYS = ("n_qubits", "ansatz", "layers", "dressed", "module_size", "links", "mode", "max_qubits", "shots")
 LSTM_KEYS = ("num_layers",)
@@ -237,8 +243,8 @@ def check_qpus_table(table: Any, source: str = "config") -> None:
     """Check a ``[qpus]`` table's schema (devices, kinds, widths) without building anything."""
     if table is None:
         return
-    from backends.schema import check_pool_config
     from backends.errors import BackendConfigError
+    from backends.schema import check_pool_config
 
     try:
         check_pool_config(table)

@@ -21,8 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dqlstm.config import to_toml
 
 METRICS_FILE = "metrics.json"
@@ -163,6 +161,8 @@ class RunFolder:
         return None
 
     def _load_checkpoint(self, cfg: Mapping[str, Any]) -> dict[str, Any]:
+        import torch
+
         try:
             # Our own file; it holds NumPy RNG state, which weights_only refuses.
             ckpt = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
@@ -199,6 +199,8 @@ class RunFolder:
 
     def save(self, state: Mapping[str, Any], metrics: Mapping[str, Any]) -> None:
         """The checkpoint (with ``format`` added), then ``metrics.json``."""
+        import torch  # here, not at import: the CLI names config errors without loading torch
+
         payload = {"format": self.checkpoint_format, **state}
         write_atomic(self.checkpoint_path, lambda p: torch.save(payload, p))
         self.write_metrics(metrics)

@@ -46,9 +46,10 @@ def test_bad_pubs_are_rejected() -> None:
 
 
 def test_aer_qpu_matches_bare_sampler_bit_for_bit() -> None:
+    # the per-shot route is Aer's own sampler (the default route draws from exact laws: see test_backends_exact_shots)
     qc = ladder(3)
     values = np.random.default_rng(0).uniform(0, np.pi, (4, 3))
-    qpu = AerQPU("a", 3)
+    qpu = AerQPU("a", 3, shots_method="per-shot")
     result = qpu.execute(as_pub((qc, values, 300), 1024), seed=42)
     reference = SamplerV2(seed=42).run([(qc, values, 300)]).result()[0]
     assert result.data.meas.shape == (4,)

@@ -22,3 +22,18 @@ def test_import_dqlstm_loads_neither_torch_nor_qiskit():
     code = "import sys, dqlstm; print(any(m in sys.modules for m in ('torch', 'qiskit', 'qiskit_aer')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_cli_help_version_and_config_errors_load_neither_torch_nor_qiskit(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[model]\nkind = "lstm"\nn_qubitz = 3\n')
+    code = (
+        "import sys\nfrom dqlstm.cli import main\n"
+        f"codes = [main(['train', {str(bad)!r}]), main(['federate', {str(bad)!r}])]\n"
+        "for argv in (['--help'], ['--version']):\n"
+        "    try:\n        main(argv)\n    except SystemExit as e:\n        codes.append(e.code)\n"
+        "print(codes, any(m in sys.modules for m in ('torch', 'qiskit')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[2, 2, 0, 0] False"
+    assert "unknown key 'n_qubitz'" in done.stderr

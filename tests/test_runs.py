@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+import torch
 
-import dqlstm.runs
 import dqlstm.training.run
 from dqlstm.cli import main
 from dqlstm.cost import add_costs
@@ -84,7 +83,7 @@ def test_read_only_folder_and_full_disk_are_one_line_and_status_2(tmp_path, caps
 
     # the disk fills up while the second checkpoint is written
     saves = []
-    real_save = dqlstm.runs.torch.save
+    real_save = torch.save
 
     def full_disk(obj, path):
         saves.append(path)
@@ -94,7 +93,7 @@ def test_read_only_folder_and_full_disk_are_one_line_and_status_2(tmp_path, caps
 
     out = tmp_path / "full"
     with monkeypatch.context() as m:
-        m.setattr(dqlstm.runs.torch, "save", full_disk)
+        m.setattr(torch, "save", full_disk)
         assert main(["train", config, "--out", str(out)]) == 2
     assert "checkpoint.pt: No space left on device" in one_error_line(capsys)
     assert not metrics(out)["finished"] and len(metrics(out)["epochs"]) == 1

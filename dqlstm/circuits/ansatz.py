@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from qiskit.circuit import ParameterVector, QuantumCircuit
 
-ANSATZE = ("chen2020", "brick", "modular")
+from dqlstm.choices import ANSATZE
 
 
 @dataclass(frozen=True)

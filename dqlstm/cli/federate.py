@@ -29,13 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     # Heavy imports (torch, qiskit) only when a run starts: `dqlstm --help` stays fast.
     from dqlstm.federated.config import load_federated_config
-    from dqlstm.federated.run import run_federated
 
     config_path = Path(args.config)
     overrides = {"federated.rounds": args.rounds, "federated.seed": args.seed, "model.mode": args.mode}
     cfg = load_federated_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
     args.interrupt_hint = lambda: resume_hint("federate", args.config, out, "round")
+    from dqlstm.federated.run import run_federated  # torch and qiskit load once the config is valid
+
     result = run_federated(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)
     if not args.quiet:
         m = result.metrics

@@ -35,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
     # Heavy imports (torch, qiskit) only when a run starts: `dqlstm --help` stays fast.
     # Override values are checked by the config schema, like values in the file.
     from dqlstm.config import default_config_path, load_config
-    from dqlstm.training.run import run_training
+
     config_path = Path(args.config) if args.config else default_config_path()
     overrides = {"train.epochs": args.epochs, "train.seed": args.seed, "model.mode": args.mode}
     cfg = load_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
     args.interrupt_hint = lambda: resume_hint("train", args.config, out, "epoch")
+    from dqlstm.training.run import run_training  # torch and qiskit load once the config is valid
+
     result = run_training(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)
     if not args.quiet:
         final = result.metrics["final"]

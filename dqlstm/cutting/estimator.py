@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from qiskit.circuit import QuantumCircuit
 
+from dqlstm.choices import DEFAULT_SHOTS
 from dqlstm.engine.observables import as_observables
 
 from .guard import (
     DEFAULT_MAX_SUBEXPERIMENTS,
     DEFAULT_MAX_TOTAL_SHOTS,
-    DEFAULT_SHOTS,
     check_parameter_values,
     check_shots,
 )

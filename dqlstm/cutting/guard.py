@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from qiskit.circuit import QuantumCircuit
 
+from dqlstm.choices import MAX_SHOTS
+
 __all__ = [
     "DEFAULT_MAX_SUBEXPERIMENTS",
     "DEFAULT_MAX_TOTAL_SHOTS",
@@ -52,8 +54,6 @@ DEFAULT_MAX_SUBEXPERIMENTS = 100_000
 DEFAULT_MAX_TOTAL_SHOTS = 10**10
 # Shots per sub-experiment and binding: 10**8 already gives a standard error of
 # 1e-4 on a single term; more is a unit mistake, not a plan.
-DEFAULT_SHOTS = 1000  # shots per sub-experiment and binding when a sampled run names none
-MAX_SHOTS = 10**8
 
 
 @dataclass(frozen=True)

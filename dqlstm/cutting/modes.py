@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .guard import DEFAULT_SHOTS, MAX_SHOTS, check_shots
+from dqlstm.choices import CUT_MODES, DEFAULT_SHOTS, MAX_SHOTS, MODES
 
-MODES = ("exact", "cut-exact", "sampled")
-CUT_MODES = ("cut-exact", "sampled")
+from .guard import check_shots
+
 ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
     "exact": ("dtype", "unitary_max_qubits"),
     "cut-exact": ("max_qubits", "plan"),

@@ -63,11 +63,12 @@ from qiskit_addon_cutting.instructions import CutWire
 from qiskit_addon_cutting.qpd import TwoQubitQPDGate
 from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
+from dqlstm.choices import DEFAULT_SHOTS
+
 from .dedup import FragmentTerms, fragment_terms
 from .guard import (
     DEFAULT_MAX_SUBEXPERIMENTS,
     DEFAULT_MAX_TOTAL_SHOTS,
-    DEFAULT_SHOTS,
     SubexperimentCount,
     check_limit,
     check_parameter_values,

@@ -1,15 +1,8 @@
 """Benchmark series (NARMA-n, damped oscillator), scaling, windows, splits."""
 
-from dqlstm.data.dataset import (
-    SCALE_FITS,
-    TASKS,
-    WindowedSeries,
-    generate_series,
-    load_dataset,
-    prepare_series,
-    task_order,
-)
-from dqlstm.data.narma import NARMA_INPUTS, narma_input, narma_series
+from dqlstm.choices import NARMA_INPUTS, SCALE_FITS, TASKS, task_order
+from dqlstm.data.dataset import WindowedSeries, generate_series, load_dataset, prepare_series
+from dqlstm.data.narma import narma_input, narma_series
 from dqlstm.data.oscillator import OscillatorSolution, damped_oscillator, oscillator_series
 from dqlstm.data.windows import MinMaxScaler, check_finite, num_train_windows, sliding_windows
 

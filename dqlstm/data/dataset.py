@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from dqlstm.choices import DEFAULT_LENGTH, SCALE_FITS, task_order
 from dqlstm.data.narma import narma_series
 from dqlstm.data.oscillator import oscillator_series
-from dqlstm.data.windows import MinMaxScaler, check_finite, num_train_windows, sliding_windows
-
-TASKS = ("narma5", "narma10", "narma", "oscillator")
-SCALE_FITS = ("all", "train")
-DEFAULT_LENGTH = {"narma": 300, "oscillator": 240}
+from dqlstm.data.windows import (
+    MinMaxScaler,
+    check_finite,
+    num_train_windows,
+    sliding_windows,
+)
 
 
 @dataclass(frozen=True)
@@ -100,24 +102,6 @@ def prepare_series(
         x_test=x[n_train:],
         y_test=y[n_train:],
     )
-
-
-def task_order(task: str, order: int | None = None) -> int | None:
-    """NARMA order implied by ``task`` (``None`` for non-NARMA tasks)."""
-    if task not in TASKS:
-        raise ValueError(f"unknown data task {task!r}; expected one of {TASKS}")
-    if task == "oscillator":
-        if order is not None:
-            raise ValueError("data.order only applies to NARMA tasks, not 'oscillator'")
-        return None
-    if task == "narma":
-        if order is None:
-            raise ValueError("data.task = 'narma' needs data.order (e.g. order = 5)")
-        return int(order)
-    implied = int(task[len("narma") :])
-    if order is not None and int(order) != implied:
-        raise ValueError(f"data.task = {task!r} implies order {implied}, but data.order = {order}")
-    return implied
 
 
 def generate_series(cfg: Mapping[str, Any]) -> tuple[str, np.ndarray]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NARMA_INPUTS = ("sine", "random")
+from dqlstm.choices import NARMA_INPUTS
 
 _ALPHA, _BETA, _GAMMA, _DELTA = 0.3, 0.05, 1.5, 0.1
 

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-NUM_FEATURES = 18
+from dqlstm.choices import SUSY_FEATURES
+
+NUM_FEATURES = SUSY_FEATURES
 
 # The UCI SUSY columns after the label.
 SUSY_FEATURES = (

@@ -22,6 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dqlstm.choices import (
+    OPTIMIZER_STATES,
+    PARTITIONS,
+    SUSY_FEATURES,
+    TABULAR_TASKS,
+    TASKS,
+)
 from dqlstm.config import (
     FREE_FORM_SECTIONS,
     SCHEMA,
@@ -39,11 +46,6 @@ from dqlstm.config import (
     set_dotted,
     validate,
 )
-from dqlstm.data.dataset import TASKS
-from dqlstm.data.susy import NUM_FEATURES
-from dqlstm.federated.partition import PARTITIONS
-from dqlstm.federated.server import OPTIMIZER_STATES
-from dqlstm.federated.tasks import TABULAR_TASKS
 
 
 def _fraction(v: Any) -> str | None:
@@ -51,8 +53,8 @@ def _fraction(v: Any) -> str | None:
 
 
 def _divides_features(v: Any) -> str | None:
-    if v < 1 or NUM_FEATURES % v:
-        return f"must divide the {NUM_FEATURES} features into equal steps (1, 2, 3, 6, 9 or 18)"
+    if v < 1 or SUSY_FEATURES % v:
+        return f"must divide the {SUSY_FEATURES} features into equal steps (1, 2, 3, 6, 9 or 18)"
     return None
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-PARTITIONS = ("contiguous", "interleaved")
+from dqlstm.choices import PARTITIONS
 
 
 def partition_indices(num_samples: int, num_clients: int, scheme: str = "contiguous") -> list[np.ndarray]:

@@ -23,11 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from dqlstm.federated.fedavg import fedavg, nonfinite_entries
+from dqlstm.choices import OPTIMIZER_STATES
+from dqlstm.federated.averaging import fedavg, nonfinite_entries
 from dqlstm.federated.partition import client_seed, sample_clients
 from dqlstm.training.loop import make_optimizer, train_epoch
-
-OPTIMIZER_STATES = ("reset", "keep")  # a fresh local optimiser every round | each client keeps its own
 
 
 class ClientFailureWarning(RuntimeWarning):

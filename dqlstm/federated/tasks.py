@@ -15,13 +15,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from dqlstm.data.dataset import load_dataset
-from dqlstm.data.susy import NUM_FEATURES, generate_susy_like, load_susy_csv, split_standardize
-from dqlstm.federated.metrics import accuracy, bce_with_logits, roc_auc
 from dqlstm.assemble import build_classifier, build_model
+from dqlstm.choices import TABULAR_TASKS
+from dqlstm.data.dataset import load_dataset
+from dqlstm.data.susy import (
+    NUM_FEATURES,
+    generate_susy_like,
+    load_susy_csv,
+    split_standardize,
+)
+from dqlstm.federated.metrics import accuracy, bce_with_logits, roc_auc
 from dqlstm.training.loop import predict
 
-TABULAR_TASKS = ("susy", "susy-csv")  # generated SUSY-like events | the UCI CSV layout from data.path
 TASK_KINDS = ("regression", "classification")
 EVAL_CHUNK = 4096  # events per forward pass when evaluating (bounds simulator memory)
 

@@ -7,8 +7,6 @@ from torch import nn
 
 from dqlstm.models.inputs import check_sequence_input
 
-MODEL_KINDS = ("lstm", "qlstm")
-
 
 def _param_dtype(module: nn.Module) -> torch.dtype:
     for p in module.parameters():

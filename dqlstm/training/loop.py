@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from dqlstm.config import OPTIMIZERS
+from dqlstm.choices import OPTIMIZERS
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
