@@ -176,3 +176,12 @@ def test_uncut_identity_circuit_has_no_cuts_to_guard():
     qc.h(0)
     ex = SampledCutExecutor(qc, ["ZI"], "AA", pool=RecordingPool(0), shots=8, max_subexperiments=1)
     assert ex.num_cuts == 0 and ex.num_subexperiments == ex.num_subexperiments_listed == 1
+
+
+def test_a_pool_that_cannot_run_pubs_is_refused_when_built():
+    from dqlstm.circuits import build_vqc
+    from dqlstm.cutting import CutEstimator
+
+    g = build_vqc("modular", 4, layers=1, module_size=2, links=1)
+    with pytest.raises(ValueError, match="pool must be a backends.QPUPool or a Qiskit V2 sampler.*list"):
+        CutEstimator(g.circuit, ["ZIII"], max_qubits=2, method="sampled", pool=[1, 2], shots=10)

@@ -383,6 +383,11 @@ class SampledCutExecutor:
                     )
             fragments.append(_Fragment(label, circuits, columns, own, terms[label]))
         self.fragments: tuple[_Fragment, ...] = tuple(fragments)
+        if pool is not None and not callable(getattr(pool, "run", None)):
+            raise ValueError(
+                f"pool must be a backends.QPUPool or a Qiskit V2 sampler (an object with run(pubs)), "
+                f"got {type(pool).__name__} {pool!r:.80}"
+            )
         self.pool: PubRunner = pool if pool is not None else _FreshSeedAerSampler(seed)
         self.last_values: SampledValues | None = None
         self.total_cost: ExecutionCost = self._cost([])  # everything executed so far (runs + shifts)
