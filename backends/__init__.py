@@ -48,7 +48,30 @@ _EXPORTS = {
     "qpu_from_config": "config",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [
+    "AerQPU",
+    "BackendConfigError",
+    "BackendError",
+    "FaultyQPU",
+    "IBMCredentialsError",
+    "IBMRuntimeQPU",
+    "JobFailedError",
+    "NoCapableQPUError",
+    "PoolExecutionError",
+    "PoolStats",
+    "Pub",
+    "QPU",
+    "QPUPool",
+    "QPUStats",
+    "QPUUnavailableError",
+    "as_pub",
+    "binding_results",
+    "circuit_fingerprint",
+    "derive_seed",
+    "pool_from_config",
+    "qpu_from_config",
+    "select_binding",
+]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
     from .aer import AerQPU

@@ -52,13 +52,7 @@ from .ibm import IBMRuntimeQPU
 from .noise import fake_backend
 from .pool import QPUPool
 from .qpu import QPU
-from .schema import (
-    AER_KEYS,
-    IBM_KEYS,
-    POOL_KEYS,
-    SECRET_KEYS,
-    reject_unknown,
-)
+from .schema import check_device_entry, check_pool_config
 
 
 def qpu_from_config(config: Mapping[str, Any]) -> QPU:
@@ -71,15 +65,9 @@ def qpu_from_config(config: Mapping[str, Any]) -> QPU:
 
 def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
     """A :class:`QPUPool` from the ``[qpus]`` table (or a whole config holding one)."""
-    if not isinstance(config, Mapping):
-        raise BackendConfigError(f"[qpus] must be a table, got {type(config).__name__}")
+    check_pool_config(config)  # the table's shape, before anything is built
     table = config["qpus"] if "qpus" in config else config
-    if not isinstance(table, Mapping):
-        raise BackendConfigError("[qpus] must be a table")
-    reject_unknown(table, POOL_KEYS, "[qpus]")
-    devices = table.get("devices")
-    if not isinstance(devices, list) or not devices:
-        raise BackendConfigError("[qpus] needs at least one [[qpus.devices]] entry")
+    devices = table["devices"]
     qpus = [q for i, entry in enumerate(devices) for q in _qpus_from_entry(entry, i)]
     options: dict[str, Any] = {
         "engine": table.get("engine", "local"),
@@ -99,31 +87,11 @@ def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
 
 
 def _qpus_from_entry(entry: Any, position: int) -> list[QPU]:
-    where = f"[[qpus.devices]] #{position}"
-    if not isinstance(entry, Mapping):
-        raise BackendConfigError(f"{where} must be a table, got {type(entry).__name__}")
-    secrets = SECRET_KEYS & {k.lower() for k in entry}
-    if secrets:
-        raise BackendConfigError(
-            f"{where}: remove {sorted(secrets)} - credentials never go in configs; "
-            "save the account with QiskitRuntimeService.save_account(...) instead"
-        )
-    kind = entry.get("kind", "aer")
-    name = entry.get("name")
-    if not isinstance(name, str) or not name:
-        raise BackendConfigError(f"{where}: 'name' (a non-empty string) is required")
-    where = f"{where} ({name!r})"
-    count = entry.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-        raise BackendConfigError(f"{where}: count must be a positive integer, got {count!r}")
+    where = check_device_entry(entry, position)
+    name, count = entry["name"], entry.get("count", 1)
     names = [name] if count == 1 else [f"{name}{i}" for i in range(count)]
-    if kind == "aer":
-        reject_unknown(entry, AER_KEYS, where)
-        return [_aer(entry, n, where) for n in names]
-    if kind == "ibm":
-        reject_unknown(entry, IBM_KEYS, where)
-        return [_ibm(entry, n, where) for n in names]
-    raise BackendConfigError(f"{where}: unknown kind {kind!r}; use 'aer' or 'ibm'")
+    build = _aer if entry.get("kind", "aer") == "aer" else _ibm
+    return [build(entry, n, where) for n in names]
 
 
 def _aer(entry: Mapping[str, Any], name: str, where: str) -> AerQPU:

@@ -57,25 +57,37 @@ def check_pool_config(config: Mapping[str, Any]) -> None:
     if not isinstance(devices, list) or not devices:
         raise BackendConfigError("[qpus] needs at least one [[qpus.devices]] entry")
     for position, entry in enumerate(devices):
-        where = f"[[qpus.devices]] #{position}"
-        if not isinstance(entry, Mapping):
-            raise BackendConfigError(f"{where} must be a table, got {type(entry).__name__}")
-        kind = entry.get("kind", "aer")
-        if kind not in ("aer", "ibm"):
-            raise BackendConfigError(f"{where}: unknown kind {kind!r}; use 'aer' or 'ibm'")
-        name = entry.get("name")
-        if not isinstance(name, str) or not name:
-            raise BackendConfigError(f"{where}: 'name' (a non-empty string) is required")
-        where = f"{where} ({name!r})"
-        reject_unknown(entry, AER_KEYS if kind == "aer" else IBM_KEYS, where)
-        count = entry.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-            raise BackendConfigError(f"{where}: count must be a positive integer, got {count!r}")
-        width = entry.get("num_qubits")
-        if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width <= 0):
-            raise BackendConfigError(f"{where}: num_qubits must be a positive integer, got {width!r}")
-        noise = entry.get("noise")
-        if kind == "aer" and width is None and not (isinstance(noise, Mapping) and "fake_backend" in noise):
-            raise BackendConfigError(f"{where}: num_qubits is required for kind = 'aer'")
-        if kind == "ibm" and not (isinstance(entry.get("backend"), str) and entry.get("backend")):
-            raise BackendConfigError(f"{where}: 'backend' (an IBM device or fake backend name) is required")
+        check_device_entry(entry, position)
+
+
+def check_device_entry(entry: Any, position: int) -> str:
+    """Check one ``[[qpus.devices]]`` entry without building it; return how errors name it."""
+    where = f"[[qpus.devices]] #{position}"
+    if not isinstance(entry, Mapping):
+        raise BackendConfigError(f"{where} must be a table, got {type(entry).__name__}")
+    secrets = SECRET_KEYS & {str(k).lower() for k in entry}
+    if secrets:
+        raise BackendConfigError(
+            f"{where}: remove {sorted(secrets)} - credentials never go in configs; "
+            "save the account with QiskitRuntimeService.save_account(...) instead"
+        )
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise BackendConfigError(f"{where}: 'name' (a non-empty string) is required")
+    where = f"{where} ({name!r})"
+    kind = entry.get("kind", "aer")
+    if kind not in ("aer", "ibm"):
+        raise BackendConfigError(f"{where}: unknown kind {kind!r}; use 'aer' or 'ibm'")
+    reject_unknown(entry, AER_KEYS if kind == "aer" else IBM_KEYS, where)
+    count = entry.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+        raise BackendConfigError(f"{where}: count must be a positive integer, got {count!r}")
+    width = entry.get("num_qubits")
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width <= 0):
+        raise BackendConfigError(f"{where}: num_qubits must be positive, got {width!r} (a whole number of qubits)")
+    noise = entry.get("noise")
+    if kind == "aer" and width is None and not (isinstance(noise, Mapping) and "fake_backend" in noise):
+        raise BackendConfigError(f"{where}: num_qubits is required for kind = 'aer'")
+    if kind == "ibm" and not (isinstance(entry.get("backend"), str) and entry.get("backend")):
+        raise BackendConfigError(f"{where}: 'backend' (an IBM device or fake backend name) is required")
+    return where

@@ -145,7 +145,7 @@ def test_qpus_table_is_checked_in_every_mode():
     for model in ({"mode": "exact"}, {"kind": "lstm"}, {"mode": "cut-exact"}):
         with pytest.raises(ConfigError, match="unknown kind 'quantinuum'"):
             resolve_config({"model": model, "qpus": bad})
-    with pytest.raises(ConfigError, match="num_qubits must be a positive integer, got -3"):
+    with pytest.raises(ConfigError, match="num_qubits must be positive, got -3"):
         resolve_config({"qpus": {"devices": [{"kind": "aer", "name": "q", "num_qubits": -3}]}})
     with pytest.raises(ConfigError, match="unknown keys"):
         resolve_config({"qpus": {"devices": [{"name": "q", "num_qubits": 2}], "sheep": 1}})
