@@ -34,11 +34,27 @@ def git_commit(root: Path = _ROOT) -> str | None:
         return None
 
 
+def _program(first: str) -> list[str]:
+    """How the user started the program: ``dqlstm``, ``python -m dqlstm.x`` or ``python path/x.py``."""
+    path = Path(first)
+    if first.endswith(("__main__.py", "/dqlstm")) or first == "dqlstm":
+        return ["dqlstm"]
+    if path.suffix == ".py" and path.is_absolute():
+        try:
+            relative = path.resolve().relative_to(_ROOT)
+        except ValueError:
+            return ["python", first]
+        if relative.parts[0] == "dqlstm":  # run as python -m dqlstm.<module>
+            return ["python", "-m", ".".join(relative.with_suffix("").parts)]
+        return ["python", str(relative)]
+    return ["python", first] if path.suffix == ".py" else [first]
+
+
 def provenance() -> dict[str, Any]:
     """``command`` (as typed), ``git_commit`` and ``created`` (UTC) for a result file."""
     argv = list(_command) if _command is not None else list(sys.argv)
-    if argv and argv[0].endswith(("__main__.py", "/dqlstm")):
-        argv[0] = "dqlstm"
+    if argv:
+        argv[:1] = _program(argv[0])
     return {
         "command": shlex.join(argv),
         "git_commit": git_commit(),
