@@ -57,7 +57,7 @@ def provenance() -> dict[str, Any]:
         argv[:1] = _program(argv[0])
     return {
         "command": shlex.join(argv),
-        "git_commit": git_commit(),
+        "git_commit": _COMMIT_AT_START,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -66,3 +66,8 @@ def provenance_note(record: dict[str, Any] | None = None) -> str:
     """A markdown line naming the command and commit (appended to result tables)."""
     p = record or provenance()
     return f"\nMade by `{p['command']}` at commit `{p['git_commit'] or 'unknown'}` ({p['created']}).\n"
+
+
+# The tree as the process found it: a study that rewrites committed result files
+# must not call its own commit "dirty".
+_COMMIT_AT_START = git_commit()
