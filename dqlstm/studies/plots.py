@@ -118,14 +118,26 @@ def plot_overhead(path: Path, rows: Sequence[Mapping[str, Any]], families: Seque
                 ax.plot(xs, ys, marker="o", ms=3, color=cmap[j % 10], ls=_STYLES[(j // 10) % 4],
                         label=f"QPU {cap} qubits")
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # qubit counts are whole
         ax.set_xlabel("circuit width (qubits)")
         ax.set_ylabel("total sampling overhead κ (log)")
         flat = all(r["sampling_overhead"] == 1 for r in rows if r["family"] == fam and r["layers"] == layers)
         ax.set_title(f"{fam}, {layers} layers" + (": no cut, κ = 1 at every capacity" if flat else ""))
         ax.grid(alpha=0.3, which="both")
+    # one legend for every panel (a capacity missing from the first panel is still named),
+    # in the first empty panel when there is one, else beside the figure
+    handles = {}
+    for ax in axes[:n]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    order = sorted(handles, key=lambda label: int(label.split()[1]))
+    legend = ([handles[k] for k in order], order)
     for ax in axes[n:]:
-        ax.set_visible(False)
-    axes[0].legend(fontsize="x-small", ncol=2, title="QPU capacity")
+        ax.set_axis_off()
+    if len(axes) > n:
+        axes[n].legend(*legend, title="QPU capacity", loc="center")
+    else:
+        fig.legend(*legend, fontsize="small", title="QPU capacity", loc="outside right upper")
     return save_figure(fig, path, dpi=110)
 
 
@@ -146,6 +158,7 @@ def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], families: Seque
         if sa:
             ax.plot(*zip(*sa), marker="s", ms=5, color=c, ls="--", label=f"sampled: {fam}, QPU {cap}, {layers} layers")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("circuit width (qubits)")
     ax.set_ylabel("forward + backward wall time (s, log)")
     ax.set_title("one evaluation of the gate circuits with gradients" + (f" ({subtitle})" if subtitle else ""))
