@@ -174,3 +174,9 @@ def test_add_costs_sums_counters_and_keeps_descriptions():
     assert total["evaluations"] == 5 and total["executed"] == {"total_shots": 150, "num_pubs": 3}
     assert total["pool"]["qpus"]["a"] == {"num_qubits": 2, "shots": 15, "available": False}
     assert total["num_cuts"] == 1 and add_costs(None, None) is None
+
+
+def test_a_study_results_folder_under_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["sweep", "--quick", "--no-timing", "--quiet", "--results", str(tmp_path / "afile" / "r")]) == 2
+    assert "afile" in one_error_line(capsys)

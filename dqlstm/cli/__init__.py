@@ -76,9 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dqlstm {args.command}: {hint() if hint else 'interrupted'}", file=sys.stderr)
         return 130
     except Exception as exc:
-        if not isinstance(exc, _user_errors()):
+        # a file the command reads or writes (results, CSV, plots) is the user's location: one line
+        file_error = isinstance(exc, OSError) and exc.filename is not None
+        if not (file_error or isinstance(exc, _user_errors())):
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if file_error:
+            msg = f"cannot use {exc.filename}: {exc.strerror or type(exc).__name__}"
         print(f"dqlstm {args.command}: error: {msg}", file=sys.stderr)
         return 2
 
