@@ -1,4 +1,4 @@
-"""QPUs and the scheduler that runs cut sub-experiments on them (DESIGN.md section 5).
+"""QPUs and the scheduler that runs cut sub-experiments on them (docs/design.md, backends).
 
 >>> from backends import AerQPU, QPUPool
 >>> pool = QPUPool([AerQPU("a", 4), AerQPU("b", 6)], seed=1)

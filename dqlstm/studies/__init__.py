@@ -1,4 +1,4 @@
-"""Studies built on the training and cutting code (DESIGN.md section 6).
+"""Studies built on the training and cutting code (docs/design.md, experiments).
 
 - :mod:`dqlstm.studies.compare`: the distributed-QLSTM paper's comparison
   (classical LSTM, centralised QLSTM, distributed QLSTM with and without
