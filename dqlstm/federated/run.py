@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from dqlstm.assemble import open_pool
 from dqlstm.cost import add_costs, cut_info
@@ -28,8 +27,9 @@ from dqlstm.federated.plots import plot_rounds
 from dqlstm.federated.server import Client, FederatedServer, LocalTraining
 from dqlstm.federated.tasks import FederatedTask, load_task
 from dqlstm.models.regressor import count_parameters
+from dqlstm.progress import Progress, duration
 from dqlstm.provenance import provenance
-from dqlstm.runs import ROUNDS_PLOT, RunFolder, is_tty
+from dqlstm.runs import ROUNDS_PLOT, RunFolder
 from dqlstm.training.seeding import rng_state, seed_everything, set_rng_state
 from dqlstm.training.threads import intra_op_threads
 
@@ -165,26 +165,28 @@ def _run(
         }
         folder.save(state, metrics)
 
-    bar = tqdm(
-        total=total,
-        initial=start,
+    progress = Progress(
+        total,
+        label="round",
         desc=f"federated {cfg['model']['kind']} {task.name}",
         unit="round",
-        disable=quiet or not is_tty(),
-        leave=True,
+        initial=start,
+        quiet=quiet,
     )
     try:
         for round_no in range(start + 1, total + 1):
+            t0 = time.perf_counter()
             row = server.run_round(round_no).to_dict()
             metrics["rounds"].append(row)
             save_checkpoint(round_no)
-            bar.update(1)
             post = {"test_loss": f"{row['test_loss']:.3g}"}
+            line = f"test loss {row['test_loss']:.3g}"
             if row.get("test_auc") is not None:
                 post["auc"] = f"{row['test_auc']:.3f}"
-            bar.set_postfix(post)
+                line += f", auc {row['test_auc']:.3f}"
+            progress.advance(line=f"{line}, {duration(time.perf_counter() - t0)}", postfix=post)
     finally:
-        bar.close()
+        progress.close()
 
     last = metrics["rounds"][-1] if metrics["rounds"] else metrics["initial"]
     metrics["final"] = {k: v for k, v in last.items() if k.startswith(("train_", "test_"))} | {"round": total}

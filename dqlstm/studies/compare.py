@@ -42,9 +42,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from dqlstm.config import LSTM_KEYS, QLSTM_KEYS, SCHEMA, ConfigError, resolve_config
+from dqlstm.progress import Progress, duration
 from dqlstm.provenance import provenance, provenance_note
 from dqlstm.runs import write_json
 from dqlstm.studies.common import (
@@ -462,11 +461,13 @@ def run_compare(
     runs: list[RunRecord] = []
     t0 = time.perf_counter()
     with study_torch_settings(threads):
-        bar = tqdm(jobs, desc=f"compare {spec.name}", unit="run", disable=quiet)
-        for task, variant, seed in bar:
-            bar.set_postfix_str(f"{task} {variant.label} seed {seed}")
-            runs.append(run_one(spec, task, variant, seed, out))
-        bar.close()
+        with Progress(len(jobs), label="compare: run", desc=f"compare {spec.name}", unit="run", quiet=quiet) as bar:
+            for task, variant, seed in jobs:
+                bar.show(f"{task} {variant.label} seed {seed}")
+                run = run_one(spec, task, variant, seed, out)
+                runs.append(run)
+                how = "reused" if run.reused else f"done ({duration(run.wall_seconds)})"
+                bar.advance(line=f"{task} / {variant.label} / seed {seed} {how}, test MSE {run.test_mse:.2e}")
     total = sum(r.wall_seconds for r in runs) if all(r.reused for r in runs) else time.perf_counter() - t0
     summaries = summarise(spec, runs)
     results.mkdir(parents=True, exist_ok=True)

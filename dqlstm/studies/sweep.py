@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
+from dqlstm import progress
 from dqlstm.config import ConfigError
 from dqlstm.provenance import provenance, provenance_note
 from dqlstm.runs import write_json
@@ -334,18 +334,30 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) 
     skipped: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     with study_torch_settings(1):
-        bar = tqdm(combos, desc=f"sweep {spec.name}", unit="plan", disable=quiet)
-        for family, layers, n, cap in bar:
-            reason = _skip_reason(spec, family, n)
-            if reason:
-                skipped.append({"family": family, "layers": layers, "n_qubits": n, "capacity": cap, "reason": reason})
-                continue
-            bar.set_postfix_str(f"{family} L{layers} n={n} QPU={cap}")
-            row, vqc, plan = plan_row(spec, family, layers, n, cap)
-            if _timed(spec, row):
-                measure_row(row, vqc, plan, spec.timing)
-            rows.append(row)
-        bar.close()
+        # a log gets a line per chunk (about 20 in all, or one per HEARTBEAT_SECONDS), not per plan
+        chunk = max(1, math.ceil(len(combos) / 20))
+        last_line = time.monotonic()
+        bar = progress.Progress(len(combos), label="sweep: plan", desc=f"sweep {spec.name}", unit="plan", quiet=quiet)
+        with bar:
+            for i, (family, layers, n, cap) in enumerate(combos, 1):
+                what = f"{family} L{layers} n={n} QPU={cap}"
+                reason = _skip_reason(spec, family, n)
+                if reason:
+                    skipped.append(
+                        {"family": family, "layers": layers, "n_qubits": n, "capacity": cap, "reason": reason}
+                    )
+                else:
+                    bar.show(what)
+                    row, vqc, plan = plan_row(spec, family, layers, n, cap)
+                    if _timed(spec, row):
+                        measure_row(row, vqc, plan, spec.timing)
+                    rows.append(row)
+                line = None
+                if i % chunk == 0 or i == len(combos) or time.monotonic() - last_line >= progress.HEARTBEAT_SECONDS:
+                    last_line = time.monotonic()
+                    line = (f"{what} ({len(rows)} planned, {len(skipped)} skipped, "
+                            f"{progress.duration(time.perf_counter() - t0)})")
+                bar.advance(line=line)
     seconds = time.perf_counter() - t0
     results.mkdir(parents=True, exist_ok=True)
     dicts = [asdict(r) for r in rows]

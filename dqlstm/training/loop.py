@@ -31,10 +31,12 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.mse_loss,
+    on_batch: Callable[[], None] | None = None,
 ) -> float:
     """One pass over ``(x, y)`` in a seeded random order; returns the epoch's
     training loss (mean of the mini-batch losses weighted by batch size).
-    ``loss_fn(prediction, target)`` is MSE unless given (e.g. BCE for classifiers)."""
+    ``loss_fn(prediction, target)`` is MSE unless given (e.g. BCE for classifiers);
+    ``on_batch()`` runs after every optimiser step (progress inside long epochs)."""
     n = x.shape[0]
     if n == 0:
         raise ValueError("cannot train on an empty training set")
@@ -48,6 +50,8 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         total += loss.detach().to(torch.float64) * idx.numel()
+        if on_batch is not None:
+            on_batch()
     value = float(total) / n
     if value != value or value in (float("inf"), float("-inf")):
         raise FloatingPointError("training loss became NaN/inf; try a smaller learning rate")

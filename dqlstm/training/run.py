@@ -18,14 +18,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from dqlstm.assemble import build_model, open_pool
 from dqlstm.cost import add_costs, cut_info
 from dqlstm.data.dataset import WindowedSeries, load_dataset
 from dqlstm.models.regressor import count_parameters
+from dqlstm.progress import Heartbeat, Progress, duration, work_text
 from dqlstm.provenance import provenance
-from dqlstm.runs import LOSS_PLOT, PREDICTIONS_PLOT, RunFolder, is_tty
+from dqlstm.runs import LOSS_PLOT, PREDICTIONS_PLOT, RunFolder
 from dqlstm.training.loop import evaluate, make_optimizer, predict, train_epoch
 from dqlstm.training.plots import plot_losses, plot_predictions
 from dqlstm.training.seeding import rng_state, seed_everything, set_rng_state
@@ -136,18 +136,21 @@ def _train(
         folder.save(state, metrics)
 
     batch_size = int(train_cfg["batch_size"])
-    bar = tqdm(
-        total=total_epochs,
-        initial=start_epoch,
+    progress = Progress(
+        total_epochs,
+        label="epoch",
         desc=f"{cfg['model']['kind']} {data.name}",
         unit="epoch",
-        disable=quiet or not is_tty(),
-        leave=True,
+        initial=start_epoch,
+        quiet=quiet,
     )
+    heartbeat = Heartbeat(progress, lambda: cut_info(model))  # silent unless shot-based
+    in_epoch = {"on_batch": heartbeat} if heartbeat.enabled else {}  # else the call is as it always was
     try:
         for epoch in range(start_epoch + 1, total_epochs + 1):
+            heartbeat.begin()
             t0 = time.perf_counter()
-            train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, shuffle)
+            train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, shuffle, **in_epoch)
             train_seconds = time.perf_counter() - t0
             test_loss = evaluate(model, x_test, y_test)
             seconds = time.perf_counter() - t0
@@ -162,14 +165,19 @@ def _train(
             )
             metrics["cut"] = add_costs(earlier_cost, cut_info(model))  # sampled: shots executed so far
             save_checkpoint(epoch)
-            bar.update(1)
-            bar.set_postfix(train=f"{train_loss:.2e}", test=f"{test_loss:.2e}")
+            line = f"train {train_loss:.2e}, test {test_loss:.2e}, {duration(seconds)}"
+            if heartbeat.enabled:
+                line += f", {work_text(heartbeat.since_begin())}"
+            progress.advance(line=line, postfix={"train": f"{train_loss:.2e}", "test": f"{test_loss:.2e}"})
     finally:
-        bar.close()
+        progress.close()
 
     # Final evaluation on both parts, plots, and the finished flag.
     train_pred = predict(model, x_train)
     test_pred = predict(model, x_test)
+    # The final model on the whole of each part. Its train_loss is not the last
+    # epoch's: that one is the mean of the mini-batch losses while the weights
+    # still changed (and, sampled, other shots); this one is the trained model's.
     metrics["final"] = {
         "epoch": total_epochs,
         "train_loss": float(torch.nn.functional.mse_loss(train_pred, y_train)),
