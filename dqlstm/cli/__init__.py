@@ -13,7 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
-COMMANDS: tuple[str, ...] = ("train", "plan", "compare", "sweep", "federate", "report")
+COMMANDS: tuple[str, ...] = ("train", "plan", "compare", "sweep", "federate", "report", "estimate")
 
 
 class UserError(Exception):

@@ -1,0 +1,464 @@
+r"""The price of a training run before running it: circuits, PUBs, shots and QPU seconds.
+
+Nothing runs on a QPU except, for simulated QPUs, a short timing calibration.
+The model is built exactly as ``dqlstm train`` builds it (same plan, same
+sub-experiments), so the counts are read from its :class:`SampledCutExecutor`,
+not re-derived. Notation: ``G = 4`` gate circuits per engine call, ``S`` the
+window length (time steps), ``n_f`` the distinct sub-experiments of fragment
+``f``, ``P_f`` the circuit parameters it owns (weights and encoding angles).
+
+One engine call on ``B`` samples has ``R = G * B`` binding rows:
+
+* forward:  PUBs ``sum_f n_f``, circuits ``R * sum_f n_f``;
+* backward (parameter shift, fragments with ``P_f > 0`` only):
+  PUBs ``sum_f n_f``, circuits ``R * sum_f 2 * P_f * n_f``.
+
+A run of ``E`` epochs on ``N_train`` / ``N_test`` windows, batch size ``b``:
+
+* step (mini-batch of ``B``) = ``S`` forward + ``S`` backward calls on ``B``;
+* epoch = one step per mini-batch (``N_train // b`` of ``b``, plus one of
+  ``N_train % b`` if non-zero) + ``S`` forward calls on ``N_test`` (``evaluate``
+  takes the whole test set as one batch);
+* total = ``E`` epochs + ``S`` forward calls on ``N_train`` and ``S`` on
+  ``N_test`` (the final ``predict`` of each part, one batch each).
+
+Shots = circuits x shots per sub-experiment.
+
+QPU seconds (per PUB, i.e. per job, of ``k`` bound circuits with ``s`` shots):
+
+* simulated QPU (Aer, local sampler): ``a + c * k``, ``a`` and ``c`` calibrated
+  on this machine by running a handful of the run's own forward PUBs at two
+  batch sizes on one QPU of each device entry (``s`` is fixed per config);
+* IBM backend (hardware or fake; fake backends carry the same target data):
+  ``JOB_OVERHEAD + k * s * (rep_delay + T_circ)``, with ``rep_delay`` the
+  backend's ``default_rep_delay`` and ``T_circ`` the circuit's duration on the
+  backend's target (transpiled as the QPU transpiles it, longest path of gate,
+  measure and reset durations);
+* IBM device without account: the pool's hardware estimate
+  ``2 s + 250 us * k * s`` (:meth:`IBMRuntimeQPU.estimate_cost`).
+
+Split over the pool: each PUB goes only to QPUs at least as wide as its
+fragment, assigned as the pool's scheduler does (most constrained first, then
+least loaded) with these seconds as costs, i.e. assuming balanced load and no
+failures or retries. ``wall_seconds`` sums each call's busiest QPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+JOB_OVERHEAD = 2.0  # s per IBM job (queue excluded): the pool's own hardware figure
+DEFAULT_REP_DELAY = 250e-6  # s: IBM's usual default when the backend does not say
+NO_ACCOUNT_PER_SHOT = 2.5e-4  # s per circuit-shot, IBMRuntimeQPU.estimate_cost for hardware
+CALIBRATION_PUBS = 4  # forward PUBs timed per device entry
+MAX_CALIBRATION_ROWS = 256  # bindings of the larger calibration PUBs
+SPEC_SECTIONS = {  # sections that mark a spec that is not a `dqlstm train` config
+    "study": "a compare study (dqlstm compare)",
+    "variant": "a compare study (dqlstm compare)",
+    "sweep": "a sweep spec (dqlstm sweep)",
+    "noise": "a noise study spec",
+    "base": "a study spec",
+}
+
+
+@dataclass(frozen=True)
+class Work:
+    """QPU work: PUBs (jobs), bound circuits, shots and estimated QPU seconds."""
+
+    pubs: int = 0
+    circuits: int = 0
+    shots: int = 0
+    qpu_seconds: float = 0.0
+
+    def __add__(self, other: Work) -> Work:
+        return Work(self.pubs + other.pubs, self.circuits + other.circuits, self.shots + other.shots,
+                    self.qpu_seconds + other.qpu_seconds)
+
+    def times(self, k: int) -> Work:
+        return Work(self.pubs * k, self.circuits * k, self.shots * k, self.qpu_seconds * k)
+
+
+@dataclass(frozen=True)
+class Level:
+    """Work of a step, an epoch or the run: in total, per QPU, and the parallel wall time."""
+
+    total: Work = Work()
+    per_qpu: dict[str, Work] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def __add__(self, other: Level) -> Level:
+        names = list(self.per_qpu) + [n for n in other.per_qpu if n not in self.per_qpu]
+        per = {n: self.per_qpu.get(n, Work()) + other.per_qpu.get(n, Work()) for n in names}
+        return Level(self.total + other.total, per, self.wall_seconds + other.wall_seconds)
+
+    def times(self, k: int) -> Level:
+        return Level(self.total.times(k), {n: w.times(k) for n, w in self.per_qpu.items()}, self.wall_seconds * k)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self.total), "wall_seconds": self.wall_seconds,
+                "per_qpu": {n: asdict(w) for n, w in self.per_qpu.items()}}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a training config will cost on QPUs; ``note`` says what is assumed."""
+
+    config: str
+    kind: str
+    mode: str | None
+    on_qpus: bool
+    note: str
+    workload: dict[str, int]
+    per_step: Level
+    per_epoch: Level
+    total: Level
+    qpus: list[dict[str, Any]] = field(default_factory=list)  # name, width, timing model
+    plan: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("config", "kind", "mode", "on_qpus", "note", "workload", "qpus", "plan")}
+        out.update(per_step=self.per_step.to_dict(), per_epoch=self.per_epoch.to_dict(), total=self.total.to_dict())
+        return out
+
+
+@dataclass(frozen=True)
+class PubShape:
+    """One PUB of an engine call: its circuit and how many bound circuits it carries."""
+
+    circuit: Any
+    bindings: int
+
+
+@dataclass
+class Device:
+    """A QPU of the pool as the estimate sees it: width and a seconds model per PUB."""
+
+    name: str
+    num_qubits: int
+    model: str  # how the seconds are obtained (shown to the user)
+    seconds: Callable[[Any, int, int], float]  # (circuit, bindings, shots) -> s
+
+
+# -- counting ---------------------------------------------------------------------
+
+
+def call_pubs(executor: Any, rows: int, backward: bool) -> list[PubShape]:
+    """The PUBs of one ``executor.run`` (forward) or ``executor.jacobian`` shift run on ``rows`` bindings."""
+    out = []
+    for frag in executor.fragments:
+        p_f = int(frag.parameters.size)
+        if backward and p_f == 0:
+            continue  # nothing to shift: the fragment's forward results are reused
+        per_row = 2 * p_f if backward else 1
+        out.extend(PubShape(c, per_row * rows) for c in frag.subexperiments)
+    return out
+
+
+def batch_sizes(n: int, batch_size: int) -> dict[int, int]:
+    """Mini-batch size -> how many of that size ``train_epoch`` makes of ``n`` samples."""
+    sizes = {batch_size: n // batch_size} if n >= batch_size else {}
+    if n % batch_size:
+        sizes[n % batch_size] = sizes.get(n % batch_size, 0) + 1
+    return sizes
+
+
+def schedule(pubs: Sequence[PubShape], shots: int, devices: Sequence[Device]) -> Level:
+    """Work of one call, dispatched as the pool dispatches: in priority order to free QPUs that fit.
+
+    Replays the pool's list scheduling (:mod:`backends.scheduler`) in simulated
+    time, with the seconds models as both the balancing costs and the job
+    durations; ``wall_seconds`` is when the last job ends.
+    """
+    from backends.scheduler import choose_qpu, task_priority
+
+    widths = [d.num_qubits for d in devices]
+    costs = [[d.seconds(p.circuit, p.bindings, shots) if p.circuit.num_qubits <= d.num_qubits else 0.0
+              for d in devices] for p in pubs]
+    for p in pubs:
+        if p.circuit.num_qubits > max(widths):
+            raise ValueError(f"a {p.circuit.num_qubits}-qubit fragment fits no QPU of the pool (widths {widths})")
+    pending = sorted(range(len(pubs)), key=lambda i: task_priority(
+        pubs[i].circuit.num_qubits, min(c for c, w in zip(costs[i], widths) if w >= pubs[i].circuit.num_qubits),
+        i, widths))
+    load = [0.0] * len(devices)
+    busy_until = [0.0] * len(devices)
+    per = {d.name: Work() for d in devices}
+    now = 0.0
+    while pending:
+        free = [q for q in range(len(devices)) if busy_until[q] <= now]
+        for i in list(pending):
+            if not free:
+                break
+            q = choose_qpu(pubs[i].circuit.num_qubits, free, widths, load, costs[i], set())
+            if q is None:
+                continue
+            free.remove(q)
+            pending.remove(i)
+            load[q] += costs[i][q]
+            busy_until[q] = now + costs[i][q]
+            k = pubs[i].bindings
+            per[devices[q].name] += Work(1, k, k * shots, costs[i][q])
+        later = [t for t in busy_until if t > now]
+        now = min(later) if later else now
+    total = Work()
+    for w in per.values():
+        total += w
+    return Level(total, per, max(busy_until, default=0.0))
+
+
+# -- timing -----------------------------------------------------------------------
+
+
+def _random_bindings(circuit: Any, rows: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.uniform(-np.pi, np.pi, size=(rows, circuit.num_parameters))
+
+
+def calibrate(run: Callable[[list], Any], circuits: Sequence[Any], shots: int, rows: tuple[int, int]) -> tuple[float, float]:
+    """``(a, c)`` of ``seconds = a + c * bindings`` per PUB, timed with ``run(pubs)`` at two binding counts."""
+    rng = np.random.default_rng(0)
+    small, large = rows
+    run([(c, _random_bindings(c, small, rng), shots) for c in circuits])  # warm-up: transpile, compile
+    times = []
+    for k in (small, large):
+        pubs = [(c, _random_bindings(c, k, rng), shots) for c in circuits]
+        best = math.inf
+        for _ in range(2):  # best of two: a shared machine only ever adds time
+            t0 = time.perf_counter()
+            run(pubs)
+            best = min(best, time.perf_counter() - t0)
+        times.append(best / len(circuits))
+    per_binding = max((times[1] - times[0]) / (large - small), 0.0) if large > small else 0.0
+    return max(times[0] - small * per_binding, 0.0), per_binding
+
+
+def ibm_timing(qpu: Any, optimization_level: int = 1) -> tuple[Callable[[Any, int, int], float], str] | None:
+    """The target-based seconds model of an ``IBMRuntimeQPU`` (None if its target has no durations)."""
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    backend = qpu.backend
+    target = getattr(backend, "target", None)
+    if target is None or target.dt is None:
+        return None
+    rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY)
+    pm = generate_preset_pass_manager(optimization_level, backend=backend, seed_transpiler=1234)  # as the QPU does
+    durations: dict[int, float] = {}
+
+    def duration(circuit: Any) -> float:
+        if id(circuit) not in durations:
+            durations[id(circuit)] = float(pm.run(circuit).estimate_duration(target, unit="s"))
+        return durations[id(circuit)]
+
+    def seconds(circuit: Any, bindings: int, shots: int) -> float:
+        return JOB_OVERHEAD + bindings * shots * (rep_delay + duration(circuit))
+
+    return seconds, f"{backend.name} target: {JOB_OVERHEAD:g} s/job + shots x (rep_delay {rep_delay * 1e6:g} us + circuit duration)"
+
+
+def _no_account_seconds(circuit: Any, bindings: int, shots: int) -> float:
+    return JOB_OVERHEAD + NO_ACCOUNT_PER_SHOT * bindings * shots
+
+
+def pool_devices(table: Mapping[str, Any], executor: Any, batch_rows: int) -> list[Device]:
+    """The pool's QPUs with their seconds models (one calibration per ``[[qpus.devices]]`` entry)."""
+    from backends.config import qpu_from_config
+    from backends.errors import BackendError
+
+    forward = [p.circuit for p in call_pubs(executor, 1, backward=False)]
+    devices: list[Device] = []
+    for entry in table["devices"]:
+        count = int(entry.get("count", 1))
+        names = [entry["name"]] if count == 1 else [f"{entry['name']}{i}" for i in range(count)]
+        single = {k: v for k, v in entry.items() if k != "count"}
+        try:
+            qpu = qpu_from_config(single)
+        except BackendError as exc:  # an IBM device without account: no target to read
+            if entry.get("num_qubits") is None:
+                raise ValueError(f"QPU {entry['name']!r}: {exc}") from None
+            model = (f"no IBM account ({type(exc).__name__}): {JOB_OVERHEAD:g} s/job + "
+                     f"{NO_ACCOUNT_PER_SHOT * 1e6:g} us/shot")
+            devices += [Device(n, int(entry["num_qubits"]), model, _no_account_seconds) for n in names]
+            continue
+        try:
+            timing = None
+            if entry.get("kind", "aer") == "ibm":  # hardware or fake: the device's timing, not this CPU's
+                timing = ibm_timing(qpu, int(entry.get("optimization_level", 1)))
+            if timing is None:
+                fits = [c for c in forward if c.num_qubits <= qpu.num_qubits][:CALIBRATION_PUBS]
+                a, c = calibrate(lambda pubs: qpu.run(pubs), fits, executor.shots, (1, max(batch_rows, 2))) \
+                    if fits else (0.0, 0.0)
+                timing = (lambda _c, k, _s, a=a, c=c: a + c * k,
+                          f"calibrated on this machine: {a * 1e3:.3g} ms/job + {c * 1e3:.3g} ms/circuit "
+                          f"at {executor.shots} shots")
+            devices += [Device(n, qpu.num_qubits, timing[1], timing[0]) for n in names]
+        finally:
+            qpu.close()
+    return devices
+
+
+def local_device(executor: Any, batch_rows: int) -> Device:
+    """The default local Aer sampler of a sampled run without ``[qpus]``, calibrated."""
+    from dqlstm.cutting.sampled import run_pubs
+
+    circuits = [p.circuit for p in call_pubs(executor, 1, backward=False)][:CALIBRATION_PUBS]
+    a, c = calibrate(lambda pubs: run_pubs(executor.pool, pubs), circuits, executor.shots,
+                     (1, max(batch_rows, 2)))
+    width = max(p.circuit.num_qubits for p in call_pubs(executor, 1, backward=False))
+    return Device("local-aer", width, f"calibrated on this machine: {a * 1e3:.3g} ms/job + "
+                  f"{c * 1e3:.3g} ms/circuit at {executor.shots} shots", lambda _c, k, _s: a + c * k)
+
+
+# -- the estimate -----------------------------------------------------------------
+
+
+def check_training_spec(raw: Mapping[str, Any], source: str) -> None:
+    """``ValueError`` naming what ``raw`` is when it is not a ``dqlstm train`` config."""
+    for section, what in SPEC_SECTIONS.items():
+        if section in raw:
+            raise ValueError(f"{source} is {what}, not a training config; estimate the training configs it runs")
+
+
+def estimate_config(path: str | Path, epochs: int | None = None) -> Estimate:
+    """Estimate for the config file ``path`` (``epochs`` overrides ``train.epochs``)."""
+    from dqlstm.config import read_toml
+
+    raw = read_toml(path)
+    check_training_spec(raw, str(path))
+    if "federated" in raw:
+        return _federated(raw, str(path))
+    from dqlstm.config import load_config
+
+    return estimate(load_config(path, {"train.epochs": epochs}), str(path))
+
+
+def _federated(raw: Mapping[str, Any], source: str) -> Estimate:
+    model = raw.get("model", {})
+    kind, mode = model.get("kind", "qlstm"), model.get("mode", "exact")
+    if kind == "qlstm" and mode == "sampled":
+        raise ValueError(f"{source} is a federated config in sampled mode; estimate supports dqlstm train configs")
+    return _nothing(source, kind, mode if kind == "qlstm" else None,
+                    f"federated {kind}{f' ({mode})' if kind == 'qlstm' else ''}: nothing runs on QPUs", {})
+
+
+def _nothing(source: str, kind: str, mode: str | None, note: str, workload: dict[str, int],
+             plan: dict[str, Any] | None = None) -> Estimate:
+    return Estimate(source, kind, mode, False, note, workload, Level(), Level(), Level(), [], plan)
+
+
+def estimate(cfg: Mapping[str, Any], source: str = "config") -> Estimate:
+    """Estimate for a resolved config (:func:`dqlstm.config.load_config`)."""
+    import torch
+
+    from dqlstm.assemble import build_model, model_settings
+    from dqlstm.data.dataset import load_dataset
+
+    train = cfg["train"]
+    data = load_dataset(cfg["data"])
+    b, n_epochs = int(train["batch_size"]), int(train["epochs"])
+    workload = {"epochs": n_epochs, "batch_size": b, "seq": data.window, "num_train": data.num_train,
+                "num_test": data.num_test, "steps_per_epoch": math.ceil(data.num_train / b)}
+    m = model_settings(cfg["model"])
+    kind, mode = m["kind"], (m["mode"] if m["kind"] == "qlstm" else None)
+    if kind != "qlstm" or mode == "exact":
+        return _nothing(source, kind, mode, f"{kind}{f' ({mode})' if mode else ''}: nothing runs on QPUs", workload)
+    table = cfg.get("qpus") or {}
+    model_cfg = dict(cfg["model"])
+    if table.get("devices") and model_cfg.get("max_qubits") is None:
+        model_cfg["max_qubits"] = max(_entry_widths(table))  # as build_core does with the pool's widest QPU
+    with torch.random.fork_rng(devices=[]):
+        core = build_model(model_cfg, 1, 1, seed=int(train["seed"])).core
+    summary = core.cut_summary()
+    if mode != "sampled":
+        plan = {k: v for k, v in (summary or {}).items() if k not in ("evaluations", "executed", "pool")}
+        return _nothing(source, kind, mode, "cut-exact: sub-experiments are contracted exactly on this machine; "
+                        "nothing runs on QPUs (the plan below is what sampled mode would run)", workload, plan)
+    executor = core.engine.executor
+    gates = int(core.vqc_weights.shape[0])
+    # calibrate up to the size of a full step's largest PUB (shift runs), capped to stay quick
+    rows = min(max([p.bindings for p in call_pubs(executor, gates * b, True)] + [gates * b]), MAX_CALIBRATION_ROWS)
+    devices = pool_devices(table, executor, rows) if table.get("devices") else [local_device(executor, rows)]
+    shots = executor.shots
+    cache: dict[tuple[int, bool], Level] = {}
+
+    def call(batch: int, backward: bool) -> Level:
+        if (batch, backward) not in cache:
+            cache[(batch, backward)] = schedule(call_pubs(executor, gates * batch, backward), shots, devices)
+        return cache[(batch, backward)]
+
+    seq = data.window
+
+    def step(batch: int) -> Level:
+        return (call(batch, False) + call(batch, True)).times(seq)
+
+    per_step = step(min(b, data.num_train))
+    per_epoch = Level()
+    for size, count in batch_sizes(data.num_train, b).items():
+        per_epoch += step(size).times(count)
+    per_epoch += call(data.num_test, False).times(seq)  # evaluate: the test set as one batch
+    final = (call(data.num_train, False) + call(data.num_test, False)).times(seq)  # predict on both parts
+    total = per_epoch.times(n_epochs) + final
+    plan = {k: v for k, v in summary.items() if k not in ("evaluations", "executed", "pool")}
+    plan["fragments"] = [{"label": str(f.label), "width": int(f.subexperiments[0].num_qubits),
+                          "distinct_subexperiments": len(f.subexperiments), "parameters": int(f.parameters.size)}
+                         for f in executor.fragments]
+    note = "sampled: counts exact; QPU seconds estimated, balanced load, no retries"
+    qpus = [{"name": d.name, "num_qubits": d.num_qubits, "model": d.model} for d in devices]
+    return Estimate(source, kind, mode, True, note, workload, per_step, per_epoch, total, qpus, plan)
+
+
+def _entry_widths(table: Mapping[str, Any]) -> list[int]:
+    """Widths of the ``[[qpus.devices]]`` entries, without building them where the entry says."""
+    from backends.config import qpu_from_config
+
+    widths = []
+    for entry in table["devices"]:
+        if entry.get("num_qubits") is not None:
+            widths.append(int(entry["num_qubits"]))
+            continue
+        qpu = qpu_from_config({k: v for k, v in entry.items() if k != "count"})
+        widths.append(qpu.num_qubits)
+        qpu.close()
+    return widths
+
+
+# -- text -------------------------------------------------------------------------
+
+
+def _seconds(s: float) -> str:
+    if s < 120:
+        return f"{s:.3g} s"
+    if s < 7200:
+        return f"{s / 60:.3g} min"
+    return f"{s / 3600:.3g} h"
+
+
+def format_estimate(est: Estimate) -> str:
+    """A short table: per step, per epoch, whole run; then the per-QPU split of the run."""
+    w = est.workload
+    head = f"{est.config}: {est.kind}{f' ({est.mode})' if est.mode else ''}"
+    if w:
+        head += (f", {w['epochs']} epochs x {w['steps_per_epoch']} steps (batch {w['batch_size']}, "
+                 f"seq {w['seq']}, {w['num_train']} train / {w['num_test']} test windows)")
+    lines = [head, est.note]
+    if est.plan and not est.on_qpus:
+        lines.append(f"plan: {est.plan.get('num_subexperiments', '?')} sub-experiments, "
+                     f"sampling overhead {est.plan.get('sampling_overhead', float('nan')):.4g}")
+    if not est.on_qpus:
+        return "\n".join(lines)
+    lines += ["", f"{'':<10}{'PUBs':>12}{'circuits':>14}{'shots':>16}{'QPU time':>12}{'wall':>12}"]
+    for name, lvl in (("step", est.per_step), ("epoch", est.per_epoch), ("run", est.total)):
+        t = lvl.total
+        lines.append(f"{name:<10}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}{_seconds(t.qpu_seconds):>12}"
+                     f"{_seconds(lvl.wall_seconds):>12}")
+    lines += ["", f"{'QPU':<10}{'width':>6}{'PUBs':>12}{'circuits':>14}{'shots':>16}{'QPU time':>12}  model"]
+    for q in est.qpus:
+        t = est.total.per_qpu.get(q["name"], Work())
+        lines.append(f"{q['name']:<10}{q['num_qubits']:>6}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}"
+                     f"{_seconds(t.qpu_seconds):>12}  {q['model']}")
+    return "\n".join(lines)
