@@ -46,10 +46,12 @@ def run(args: argparse.Namespace) -> int:
     result = run_training(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)
     if not args.quiet:
         final = result.metrics["final"]
+        epochs = final["epoch"]
         print(
             f"{result.metrics['model']['class']} on {result.data.name}: "
-            f"{result.metrics['num_parameters']} parameters, {final['epoch']} epochs, "
-            f"train MSE {final['train_loss']:.3e}, test MSE {final['test_loss']:.3e} -> {out}",
+            f"{result.metrics['num_parameters']} parameters, {epochs} epoch{'' if epochs == 1 else 's'}; "
+            f"final model on the whole parts: train MSE {final['train_loss']:.3e}, "
+            f"test MSE {final['test_loss']:.3e} -> {out}",
             file=sys.stdout,
         )
     return 0
