@@ -256,7 +256,11 @@ def ibm_timing(qpu: Any, optimization_level: int = 1) -> tuple[Callable[[Any, in
         return durations[id(circuit)]
 
     def seconds(circuit: Any, bindings: int, shots: int) -> float:
-        return JOB_OVERHEAD + bindings * shots * (rep_delay + duration(circuit))
+        try:
+            per_shot = rep_delay + duration(circuit)
+        except Exception:  # a duration the target cannot give (control flow): the pool's hardware figure
+            per_shot = NO_ACCOUNT_PER_SHOT
+        return JOB_OVERHEAD + bindings * shots * per_shot
 
     return seconds, f"{backend.name} target: {JOB_OVERHEAD:g} s/job + shots x (rep_delay {rep_delay * 1e6:g} us + circuit duration)"
 
