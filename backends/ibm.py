@@ -10,6 +10,7 @@ mode: no account, no network. Job ids are logged at INFO; tokens never are.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -68,7 +69,9 @@ class IBMRuntimeQPU(QPU):
     fake backend class name (``"FakeManilaV2"``: local testing mode) or a
     ``BackendV2`` instance. ``num_qubits`` caps the fragment width accepted
     (default: the device's size). ``local_noise=False`` simulates a fake
-    backend without its noise (its ISA and couplings are kept). Each
+    backend without its noise (its ISA and couplings are kept).
+    ``max_parallel_threads`` (local mode only, default 1 like ``AerQPU``)
+    caps the simulator's OpenMP threads per job. Each
     :meth:`execute` is one job in this QPU's ``Batch``; ``job_timeout`` (s)
     bounds waiting on a remote job.
     """
@@ -85,13 +88,13 @@ class IBMRuntimeQPU(QPU):
         optimization_level: int = 1,
         local_noise: bool = True,
         job_timeout: float | None = None,
+        max_parallel_threads: int = 1,
     ) -> None:
         device = self._resolve(name, backend, service, channel, instance)
         self.local = _is_local(device)
-        if self.local and not local_noise:
-            from qiskit_aer import AerSimulator
-
-            device = AerSimulator.from_backend(device, noise_model=None)
+        if isinstance(max_parallel_threads, bool) or not isinstance(max_parallel_threads, int) \
+                or max_parallel_threads < 0:
+            raise BackendConfigError(f"QPU {name!r}: max_parallel_threads must be an int >= 0")
         size = device.num_qubits
         width = size if num_qubits is None else num_qubits
         if isinstance(width, int) and not isinstance(width, bool) and width > size:
@@ -102,6 +105,9 @@ class IBMRuntimeQPU(QPU):
         if optimization_level not in (0, 1, 2, 3):
             raise BackendConfigError(f"QPU {name!r}: optimization_level must be 0..3")
         self.backend = device
+        self.local_noise = local_noise
+        self.max_parallel_threads = max_parallel_threads
+        self._simulator: Any = None  # local mode: the AerSimulator the runtime runs, built once
         self.job_timeout = job_timeout
         self._optimization_level = optimization_level
         self._pm: Any = None  # built on first use (pass managers do not pickle)
@@ -133,7 +139,7 @@ class IBMRuntimeQPU(QPU):
         from qiskit_ibm_runtime import Batch
 
         if self._batch is None:
-            self._batch = Batch(backend=self.backend)
+            self._batch = Batch(backend=self._local_simulator() if self.local else self.backend)
         if self._pm is None:
             self._pm = generate_preset_pass_manager(self._optimization_level, backend=self.backend,
                                                     seed_transpiler=1234)
@@ -157,9 +163,28 @@ class IBMRuntimeQPU(QPU):
         # A Batch is tied to this process; worker processes open their own.
         state = self.__dict__.copy()
         state["_batch"] = None
+        state["_simulator"] = None
         state["_pm"] = None
         state["_transpiled"] = TranspileCache()
         return state
+
+    def _local_simulator(self) -> Any:
+        # The runtime's local mode builds an AerSimulator from a fake backend on every job
+        # (its noise model: ~0.1 s) with all cores per job; with one pool thread per QPU
+        # on few cores those threads oversubscribe (10x slower on 2 cores). Build it once,
+        # with the fake device's target and (unless local_noise is False) its noise.
+        if self._simulator is None:
+            from qiskit_aer import AerSimulator
+
+            if isinstance(self.backend, AerSimulator):  # a simulator given as the backend: keep its noise
+                sim = copy.deepcopy(self.backend)
+            else:
+                sim = AerSimulator.from_backend(self.backend)
+            sim.set_options(max_parallel_threads=self.max_parallel_threads)
+            if not self.local_noise:
+                sim.set_options(noise_model=None)
+            self._simulator = sim
+        return self._simulator
 
     def close(self) -> None:
         if self._batch is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
@@ -105,3 +107,74 @@ def test_missing_credentials_say_how_to_save_an_account(monkeypatch: pytest.Monk
     monkeypatch.setattr(management, "_DEFAULT_ACCOUNT_CONFIG_JSON_FILE", str(tmp_path / "none.json"))
     with pytest.raises(IBMCredentialsError, match=r"save_account"):
         IBMRuntimeQPU("real", "ibm_torino")
+
+
+def test_local_mode_builds_one_single_threaded_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runtime rebuilds the noise model on every job from a fake backend and lets Aer
+    # take every core; one prebuilt 1-thread simulator per QPU avoids both (10x on 2 cores).
+    from qiskit_aer import AerSimulator
+    from qiskit_aer.noise import NoiseModel
+
+    builds = []
+    original = NoiseModel.from_backend.__func__
+    monkeypatch.setattr(NoiseModel, "from_backend",
+                        classmethod(lambda cls, *a, **k: builds.append(1) or original(cls, *a, **k)))
+    qc = QuantumCircuit(2)
+    qc.ry(0.3, 0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    for noise in (True, False):
+        builds.clear()
+        qpu = IBMRuntimeQPU("m", "FakeManilaV2", num_qubits=2, local_noise=noise)
+        with qpu:
+            qpu.run([qc, qc, qc], shots=50, seed=3)
+            sim = qpu._simulator
+            assert qpu._batch._backend is sim  # what the runtime's local mode runs
+            assert isinstance(sim, AerSimulator) and sim.options.max_parallel_threads == 1
+            assert (sim.options.noise_model is not None) == noise
+        assert len(builds) <= 1 and len(qpu.job_ids) == 3
+        assert qpu.backend.name == "fake_manila"  # transpiled for and logged as the device
+    with pytest.raises(BackendConfigError, match="max_parallel_threads"):
+        IBMRuntimeQPU("m", "FakeManilaV2", max_parallel_threads=-1)
+
+
+def test_seeded_local_jobs_repeat() -> None:
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure_all()
+    counts = []
+    for _ in range(2):
+        with IBMRuntimeQPU("m", "FakeManilaV2", num_qubits=2) as qpu:
+            counts.append(qpu.run([qc], shots=200, seed=11)[0].join_data().get_counts())
+    assert counts[0] == counts[1] and len(counts[0]) > 2  # FakeManila's noise: beyond 00/11
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "ibm_fake_example.toml"
+
+
+def test_fake_example_config_resolves_to_fake_backends_only() -> None:
+    from backends import pool_from_config
+    from dqlstm.config import load_config
+
+    cfg = load_config(EXAMPLE)
+    assert cfg["model"]["mode"] == "sampled" and cfg["train"]["epochs"] == 1
+    devices = cfg["qpus"]["devices"]
+    assert devices and all(d["kind"] == "ibm" and d["backend"].startswith("Fake") for d in devices)
+    with pool_from_config(cfg) as pool:
+        assert pool.qpus and all(isinstance(q, IBMRuntimeQPU) and q.local for q in pool.qpus)
+
+
+@pytest.mark.slow  # ~70 s on 2 cores: every shot is simulated, as on hardware
+def test_fake_example_trains(tmp_path) -> None:
+    import json
+
+    from dqlstm.config import load_config
+    from dqlstm.training.run import run_training
+
+    run_training(load_config(EXAMPLE), tmp_path / "run", quiet=True)
+    cut = json.loads((tmp_path / "run" / "metrics.json").read_text())["cut"]
+    assert cut["num_cuts"] == 1 and cut["fragment_widths"] == [2, 2]
+    qpus = cut["pool"]["qpus"]
+    assert set(qpus) == {"manila0", "manila1"} and all(q["failures"] == 0 for q in qpus.values())
+    assert sum(q["jobs"] for q in qpus.values()) == cut["executed"]["num_pubs"]
