@@ -115,24 +115,25 @@ def run_pubs(pool: PubRunner, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]
     return results
 
 
-class _FreshSeedAerSampler:
-    """Aer ``SamplerV2`` with a fresh, reproducible seed per ``run``.
+class _LocalAerSampler:
+    """The default executor: one ideal ``backends.AerQPU`` as wide as the widest fragment.
 
-    Aer restarts its seed sequence on every job, so one fixed-seed sampler
-    would give the unshifted and the shifted runs correlated samples.
-    One OpenMP thread per experiment: fragments are small, and on shared CPUs
-    Aer's default threading costs ~10-30 ms per experiment in spin-waits.
+    Its shots come from each sub-experiment's exact distribution (statistically
+    per-shot Aer, without simulating each shot). Every PUB of every run gets a
+    fresh seed spawned from ``seed``: reproducible, and never the same draw twice.
     """
 
-    def __init__(self, seed: int | None) -> None:
+    def __init__(self, seed: int | None, width: int) -> None:
+        from backends import AerQPU
+
+        self._qpu = AerQPU("local", max(1, width))
         self._seeds = np.random.SeedSequence(seed)
 
-    def run(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> Any:
-        from qiskit_aer.primitives import SamplerV2
+    def run(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> list[Any]:
+        from backends import as_pub
 
-        seed = int(self._seeds.spawn(1)[0].generate_state(1)[0])
-        options = {"backend_options": {"max_parallel_threads": 1}}
-        return SamplerV2(seed=seed, options=options).run(pubs)
+        seeds = [int(s.generate_state(1)[0]) % (2**31 - 1) + 1 for s in self._seeds.spawn(len(pubs))]
+        return [self._qpu.execute(as_pub(pub, DEFAULT_SHOTS), seed) for pub, seed in zip(pubs, seeds)]
 
 
 @dataclass(frozen=True)
@@ -388,7 +389,8 @@ class SampledCutExecutor:
                 f"pool must be a backends.QPUPool or a Qiskit V2 sampler (an object with run(pubs)), "
                 f"got {type(pool).__name__} {pool!r:.80}"
             )
-        self.pool: PubRunner = pool if pool is not None else _FreshSeedAerSampler(seed)
+        widest = max((c.num_qubits for f in self.fragments for c in f.subexperiments), default=1)
+        self.pool: PubRunner = pool if pool is not None else _LocalAerSampler(seed, widest)
         self.last_values: SampledValues | None = None
         self.total_cost: ExecutionCost = self._cost([])  # everything executed so far (runs + shifts)
 
