@@ -16,7 +16,12 @@ from qiskit_addon_cutting import (
     reconstruct_expectation_values,
 )
 
-from backends import BackendConfigError, as_pub, IBMCredentialsError, IBMRuntimeQPU, QPUPool
+from backends import (
+    BackendConfigError,
+    IBMCredentialsError,
+    IBMRuntimeQPU,
+    QPUPool,
+)
 from backends.ibm import runtime_sampler_class
 from backends.results import binding_results
 

@@ -56,6 +56,7 @@ MARKS: dict[tuple[str, str], str] = {
     ("docs/ibm_runtime.md", "service.backends("): "skip: needs an IBM Quantum account and network",
     ("docs/ibm_runtime.md", 'IBMRuntimeQPU("ibm", "ibm_torino"'): "skip: needs an IBM Quantum account and network",
     ("docs/ibm_runtime.md", "ibm_runtime_example.toml"): "skip: the example config names a real IBM device",
+    ("docs/ibm_runtime.md", "ibm_fake_example.toml"): "slow",  # ~70 s: every shot simulated, as on hardware
 }
 
 
