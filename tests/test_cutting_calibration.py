@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_sampled_cutting import circuit_6q_two_cuts, exact_values
+from test_sampled_cutting import circuit_6q_two_cuts, exact_values, finite_difference_jacobian
 
 import backends
 from dqlstm.cutting.sampled import SampledCutExecutor
@@ -60,11 +60,6 @@ def test_gradients_calibrated_on_qpu_pool():
         ex = SampledCutExecutor(qc, obs, LABELS, pool=pool, shots=200)
         values = np.random.default_rng(4).uniform(-np.pi, np.pi, (8, ex.num_parameters))
         jac = ex.jacobian(values)
-    h = 1e-6
-    fd = np.zeros_like(jac.jacobian)
-    for p in range(ex.num_parameters):
-        e = np.zeros(ex.num_parameters)
-        e[p] = h
-        fd[:, :, p] = (exact_values(qc, obs, values + e) - exact_values(qc, obs, values - e)) / (2 * h)
+    fd = finite_difference_jacobian(qc, obs, values)
     assert np.all(jac.stderr > 0)
     _assert_calibrated(((jac.jacobian - fd) / jac.stderr).ravel())

@@ -6,30 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_configs import sampled_toml, write_config
 
 from dqlstm.cli import main
 from dqlstm.estimate import batch_sizes, estimate_config
 
-SAMPLED = """
-[data]
-task = "narma5"
-length = 10
+SAMPLED_TWO_EPOCHS = sampled_toml(epochs=2)
 
-[model]
-kind = "qlstm"
-hidden_size = 1
-n_qubits = 4
-ansatz = "modular"
-module_size = 2
-links = 1
-layers = 1
-mode = "sampled"
-shots = 20
-
-[train]
-epochs = 2
-batch_size = 4
-"""
 
 POOL = """
 [qpus]
@@ -43,13 +26,7 @@ count = 2
 num_qubits = 2
 """
 
-EXACT = SAMPLED.replace('mode = "sampled"', 'mode = "exact"').replace("shots = 20\n", "")
-
-
-def write(tmp_path: Path, text: str, name: str = "c.toml") -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
+EXACT = SAMPLED_TWO_EPOCHS.replace('mode = "sampled"', 'mode = "exact"').replace("shots = 20\n", "")
 
 
 def executed(out: Path) -> dict:
@@ -69,7 +46,7 @@ def assert_same_work(est: dict, run: dict) -> None:
 
 @pytest.mark.parametrize("epochs, pool", [(1, ""), (2, POOL)], ids=["1-epoch-local-sampler", "2-epochs-pool"])
 def test_estimate_equals_what_the_run_executed(tmp_path, capsys, epochs, pool):
-    config = write(tmp_path, SAMPLED + pool)
+    config = write_config(tmp_path, SAMPLED_TWO_EPOCHS + pool)
     est = estimated(capsys, config, epochs)
     out = tmp_path / "run"
     assert main(["train", config, "--epochs", str(epochs), "--out", str(out), "--quiet"]) == 0
@@ -81,7 +58,7 @@ def test_estimate_equals_what_the_run_executed(tmp_path, capsys, epochs, pool):
 
 
 def test_epochs_scale_and_the_final_predictions_count_once(tmp_path):
-    config = write(tmp_path, SAMPLED)
+    config = write_config(tmp_path, SAMPLED_TWO_EPOCHS)
     one, three = (estimate_config(config, e) for e in (1, 3))
     final = one.total.total.circuits - one.per_epoch.total.circuits  # predict on train and test
     assert final > 0
@@ -91,27 +68,27 @@ def test_epochs_scale_and_the_final_predictions_count_once(tmp_path):
 
 
 def test_json_has_the_levels_and_their_figures(tmp_path, capsys):
-    est = estimated(capsys, write(tmp_path, SAMPLED), 1)
+    est = estimated(capsys, write_config(tmp_path, SAMPLED_TWO_EPOCHS), 1)
     for level in ("per_step", "per_epoch", "total"):
         assert {"circuits", "shots", "qpu_seconds", "pubs", "per_qpu"} <= set(est[level])
     assert est["on_qpus"] and est["workload"]["seq"] == 4
 
 
 def test_table_names_the_levels(tmp_path, capsys):
-    assert main(["estimate", write(tmp_path, SAMPLED)]) == 0
+    assert main(["estimate", write_config(tmp_path, SAMPLED_TWO_EPOCHS)]) == 0
     text = capsys.readouterr().out
     assert all(word in text for word in ("step", "epoch", "run", "calibrated on this machine"))
 
 
 def test_exact_mode_reports_no_qpu_work(tmp_path, capsys):
-    est = estimated(capsys, write(tmp_path, EXACT), 2)
+    est = estimated(capsys, write_config(tmp_path, EXACT), 2)
     assert not est["on_qpus"] and "nothing runs on QPUs" in est["note"]
     for level in ("per_step", "per_epoch", "total"):
         assert (est[level]["circuits"], est[level]["shots"], est[level]["qpu_seconds"]) == (0, 0, 0.0)
 
 
 def test_cut_exact_reports_the_plan(tmp_path, capsys):
-    est = estimated(capsys, write(tmp_path, SAMPLED.replace('"sampled"', '"cut-exact"').replace("shots = 20\n", "")), 1)
+    est = estimated(capsys, write_config(tmp_path, SAMPLED_TWO_EPOCHS.replace('"sampled"', '"cut-exact"').replace("shots = 20\n", "")), 1)
     assert not est["on_qpus"] and est["total"]["circuits"] == 0 and est["plan"]["num_subexperiments"] > 0
 
 
@@ -122,7 +99,7 @@ def test_missing_config_is_one_line_and_status_2(tmp_path, capsys):
 
 
 def test_study_specs_are_refused_in_one_line(tmp_path, capsys):
-    assert main(["estimate", write(tmp_path, "[sweep]\nqubits = [4]\n")]) == 2
+    assert main(["estimate", write_config(tmp_path, "[sweep]\nqubits = [4]\n")]) == 2
     assert "not a training config" in capsys.readouterr().err
 
 

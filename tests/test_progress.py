@@ -6,48 +6,13 @@ pytest's capsys gives a stderr that is not a TTY: the log case.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from tiny_configs import lstm_toml, sampled_toml, write_config
 
 import dqlstm.progress
 from dqlstm.cli import main
 from dqlstm.progress import Heartbeat, Progress, count, duration
-
-LSTM = """
-[data]
-task = "narma5"
-length = 40
-
-[model]
-kind = "lstm"
-hidden_size = 2
-
-[train]
-epochs = 3
-batch_size = 10
-"""
-
-SAMPLED = """
-[data]
-task = "narma5"
-length = 10
-
-[model]
-kind = "qlstm"
-hidden_size = 1
-n_qubits = 4
-ansatz = "modular"
-module_size = 2
-links = 1
-layers = 1
-mode = "sampled"
-shots = 20
-
-[train]
-epochs = 1
-batch_size = 4
-"""
 
 COMPARE = """
 [study]
@@ -72,14 +37,8 @@ model = { kind = "lstm" }
 SWEEP = '[sweep]\nname = "tiny"\nqubits = [4, 6]\ncapacities = [3]\nfamilies = ["modular-l1"]\nlayers = [1]\n'
 
 
-def write(tmp_path: Path, text: str, name: str = "c.toml") -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
-
-
 def test_train_in_a_log_prints_one_plain_line_per_epoch(tmp_path, capsys):
-    assert main(["train", write(tmp_path, LSTM), "--out", str(tmp_path / "r")]) == 0
+    assert main(["train", write_config(tmp_path, lstm_toml()), "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err
     lines = err.splitlines()
@@ -88,27 +47,27 @@ def test_train_in_a_log_prints_one_plain_line_per_epoch(tmp_path, capsys):
 
 
 def test_resumed_train_counts_from_the_resumed_epoch(tmp_path, capsys):
-    config, out = write(tmp_path, LSTM), str(tmp_path / "r")
+    config, out = write_config(tmp_path, lstm_toml()), str(tmp_path / "r")
     assert main(["train", config, "--out", out, "--epochs", "1", "--quiet"]) == 0
     assert main(["train", config, "--out", out, "--resume"]) == 0
     assert [line.split(":")[0] for line in capsys.readouterr().err.splitlines()] == ["epoch 2/3", "epoch 3/3"]
 
 
 def test_quiet_prints_nothing(tmp_path, capsys):
-    assert main(["train", write(tmp_path, LSTM), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert main(["train", write_config(tmp_path, lstm_toml()), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     assert capsys.readouterr() == ("", "")
 
 
 def test_terminal_gets_the_bar_and_no_lines(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(dqlstm.progress, "is_tty", lambda: True)
-    assert main(["train", write(tmp_path, LSTM), "--out", str(tmp_path / "r")]) == 0
+    assert main(["train", write_config(tmp_path, lstm_toml()), "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "3/3" in err and "epoch 1/3:" not in err  # tqdm's frames, not log lines
 
 
 def test_sampled_run_reports_the_work_inside_an_epoch(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(dqlstm.progress, "HEARTBEAT_SECONDS", 0.0)  # a line after every mini-batch
-    assert main(["train", write(tmp_path, SAMPLED), "--out", str(tmp_path / "s")]) == 0
+    assert main(["train", write_config(tmp_path, sampled_toml(epochs=1)), "--out", str(tmp_path / "s")]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err
     inside = [line for line in err.splitlines() if "so far this epoch" in line]
@@ -119,7 +78,7 @@ def test_sampled_run_reports_the_work_inside_an_epoch(tmp_path, capsys, monkeypa
 
 
 def test_federate_in_a_log_prints_one_line_per_round(tmp_path, capsys):
-    config = write(tmp_path, '[data]\ntask = "susy"\nevents = 80\n[model]\nkind = "lstm"\nhidden_size = 2\n'
+    config = write_config(tmp_path, '[data]\ntask = "susy"\nevents = 80\n[model]\nkind = "lstm"\nhidden_size = 2\n'
                              "[federated]\nclients = 2\nrounds = 2\n")
     assert main(["federate", config, "--out", str(tmp_path / "f")]) == 0
     err = capsys.readouterr().err
@@ -129,7 +88,7 @@ def test_federate_in_a_log_prints_one_line_per_round(tmp_path, capsys):
 
 
 def test_compare_in_a_log_prints_one_line_per_run(tmp_path, capsys):
-    cfg = write(tmp_path, COMPARE)
+    cfg = write_config(tmp_path, COMPARE)
     args = ["compare", cfg, "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "res")]
     assert main(args) == 0
     err = capsys.readouterr().err
@@ -141,7 +100,7 @@ def test_compare_in_a_log_prints_one_line_per_run(tmp_path, capsys):
 
 
 def test_sweep_in_a_log_prints_plain_lines(tmp_path, capsys):
-    args = ["sweep", write(tmp_path, SWEEP), "--results", str(tmp_path / "out"), "--no-timing"]
+    args = ["sweep", write_config(tmp_path, SWEEP), "--results", str(tmp_path / "out"), "--no-timing"]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "\r" not in err

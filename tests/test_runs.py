@@ -6,51 +6,11 @@ import json
 from pathlib import Path
 
 import torch
+from tiny_configs import lstm_toml, sampled_toml, write_config
 
 import dqlstm.training.run
 from dqlstm.cli import main
 from dqlstm.cost import add_costs
-
-LSTM = """
-[data]
-task = "narma5"
-length = 40
-
-[model]
-kind = "lstm"
-hidden_size = 2
-
-[train]
-epochs = 3
-batch_size = 10
-"""
-
-SAMPLED = """
-[data]
-task = "narma5"
-length = 10
-
-[model]
-kind = "qlstm"
-hidden_size = 1
-n_qubits = 4
-ansatz = "modular"
-module_size = 2
-links = 1
-layers = 1
-mode = "sampled"
-shots = 20
-
-[train]
-epochs = 2
-batch_size = 4
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "c.toml") -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 def metrics(out: Path) -> dict:
@@ -65,14 +25,14 @@ def one_error_line(capsys) -> str:
 
 
 def test_output_under_a_file_is_one_line_and_status_2(tmp_path, capsys):
-    config = write(tmp_path, LSTM)
+    config = write_config(tmp_path, lstm_toml())
     (tmp_path / "afile").write_text("x")
     assert main(["train", config, "--out", str(tmp_path / "afile" / "run")]) == 2
     assert "afile exists and is not a folder" in one_error_line(capsys)
 
 
 def test_read_only_folder_and_full_disk_are_one_line_and_status_2(tmp_path, capsys, monkeypatch):
-    config = write(tmp_path, LSTM)
+    config = write_config(tmp_path, lstm_toml())
 
     def read_only(self, *a, **k):
         raise PermissionError(13, "Permission denied")
@@ -105,7 +65,7 @@ def test_read_only_folder_and_full_disk_are_one_line_and_status_2(tmp_path, caps
 
 
 def test_ctrl_c_prints_the_checkpoint_and_the_resume_command(tmp_path, capsys, monkeypatch):
-    config = write(tmp_path, LSTM)
+    config = write_config(tmp_path, lstm_toml())
     out = tmp_path / "run"
     real_epoch = dqlstm.training.run.train_epoch
     calls = []
@@ -130,7 +90,7 @@ def test_ctrl_c_prints_the_checkpoint_and_the_resume_command(tmp_path, capsys, m
 
 
 def test_ctrl_c_before_any_checkpoint_says_nothing_was_saved(tmp_path, capsys, monkeypatch):
-    config = write(tmp_path, LSTM)
+    config = write_config(tmp_path, lstm_toml())
     with monkeypatch.context() as m:
         m.setattr(dqlstm.training.run, "train_epoch", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
         assert main(["train", config, "--out", str(tmp_path / "r")]) == 130
@@ -138,7 +98,7 @@ def test_ctrl_c_before_any_checkpoint_says_nothing_was_saved(tmp_path, capsys, m
 
 
 def test_sampled_runs_without_qpus_are_reproducible_and_resume_keeps_the_full_cost(tmp_path):
-    config = write(tmp_path, SAMPLED)
+    config = write_config(tmp_path, sampled_toml())
     a, b, c = (tmp_path / n for n in "abc")
     assert main(["train", config, "--out", str(a), "--epochs", "1", "--quiet"]) == 0
     assert main(["train", config, "--out", str(b), "--epochs", "1", "--quiet"]) == 0
@@ -157,7 +117,7 @@ def test_sampled_runs_without_qpus_are_reproducible_and_resume_keeps_the_full_co
 
 def test_sampled_runs_on_a_pool_without_its_own_seed_are_reproducible(tmp_path):
     qpus = '\n[qpus]\nengine = "local"\n\n[[qpus.devices]]\nname = "aer"\ncount = 2\nnum_qubits = 2\n'
-    config = write(tmp_path, SAMPLED + qpus)
+    config = write_config(tmp_path, sampled_toml() + qpus)
     runs = [tmp_path / "p", tmp_path / "q"]
     for out in runs:
         assert main(["train", config, "--out", str(out), "--epochs", "1", "--quiet"]) == 0
