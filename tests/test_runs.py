@@ -104,10 +104,13 @@ def test_sampled_runs_without_qpus_are_reproducible_and_resume_keeps_the_full_co
     assert main(["train", config, "--out", str(b), "--epochs", "1", "--quiet"]) == 0
     assert metrics(a)["epochs"][0]["train_loss"] == metrics(b)["epochs"][0]["train_loss"]
     assert metrics(a)["final"] == metrics(b)["final"]
-    # one epoch, then a new process trains the second: the cost counts both processes
-    # (the shots after a resume are fresh draws, so only exact modes resume bit-identically)
+    # one epoch, then a new process trains the second: the same curve as straight through
+    # (seeds follow the PUBs' content and draw counts), and the cost counts both processes
     assert main(["train", config, "--out", str(c), "--epochs", "1", "--quiet"]) == 0
     assert main(["train", config, "--out", str(c), "--epochs", "2", "--resume", "--quiet"]) == 0
+    assert main(["train", config, "--out", str(tmp_path / "d"), "--epochs", "2", "--quiet"]) == 0
+    losses = [[(e["train_loss"], e["test_loss"]) for e in metrics(out)["epochs"]] for out in (c, tmp_path / "d")]
+    assert losses[0] == losses[1] and metrics(c)["final"] == metrics(tmp_path / "d")["final"]
     one, two = metrics(a)["cut"], metrics(c)["cut"]
     # two epochs and two final evaluations, against one of each; without the sum it would be about equal
     assert two["executed"]["total_shots"] > 1.8 * one["executed"]["total_shots"]

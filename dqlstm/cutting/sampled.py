@@ -119,21 +119,31 @@ class _LocalAerSampler:
     """The default executor: one ideal ``backends.AerQPU`` as wide as the widest fragment.
 
     Its shots come from each sub-experiment's exact distribution (statistically
-    per-shot Aer, without simulating each shot). Every PUB of every run gets a
-    fresh seed spawned from ``seed``: reproducible, and never the same draw twice.
+    per-shot Aer, without simulating each shot). Seeds follow ``QPUPool``'s
+    rule: a hash of ``seed``, the PUB's content and how often this sampler has
+    drawn that PUB, so a PUB is never drawn the same way twice, and a resumed
+    run (new bindings, new PUBs) draws what an uninterrupted one would.
     """
 
     def __init__(self, seed: int | None, width: int) -> None:
+        import random
+
         from backends import AerQPU
 
         self._qpu = AerQPU("local", max(1, width))
-        self._seeds = np.random.SeedSequence(seed)
+        self._seed = int(seed) if seed is not None else random.SystemRandom().randrange(1, 2**31)
+        self._draws: dict[str, int] = {}
 
     def run(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> list[Any]:
         from backends import as_pub
+        from backends.pool import draw_seed
 
-        seeds = [int(s.generate_state(1)[0]) % (2**31 - 1) + 1 for s in self._seeds.spawn(len(pubs))]
-        return [self._qpu.execute(as_pub(pub, DEFAULT_SHOTS), seed) for pub, seed in zip(pubs, seeds)]
+        results = []
+        for pub in (as_pub(p, DEFAULT_SHOTS) for p in pubs):
+            draw = self._draws.get(pub.key, 0)
+            self._draws[pub.key] = draw + 1
+            results.append(self._qpu.execute(pub, draw_seed(self._seed, pub, draw)))
+        return results
 
 
 @dataclass(frozen=True)
