@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import torch
@@ -78,12 +79,15 @@ def test_ctrl_c_prints_the_checkpoint_and_the_resume_command(tmp_path, capsys, m
 
     with monkeypatch.context() as m:
         m.setattr(dqlstm.training.run, "train_epoch", interrupted_epoch)
-        assert main(["train", config, "--out", str(out)]) == 130
+        assert main(["train", config, "--seed", "3", "--epochs", "4", "--out", str(out)]) == 130
     err = one_error_line(capsys)
     assert f"checkpoint {out / 'checkpoint.pt'}" in err and f"--out {out} --resume" in err
-    assert main(["train", config, "--out", str(out), "--resume", "--quiet"]) == 0
+    # the printed command, run as written, continues the run (its overrides included)
+    again = shlex.split(err.split("continue with: ", 1)[1])
+    assert again[:2] == ["dqlstm", "train"] and "--seed" in again and "--epochs" in again
+    assert main([*again[1:], "--quiet"]) == 0
     resumed = metrics(out)
-    assert main(["train", config, "--out", str(tmp_path / "straight"), "--quiet"]) == 0
+    assert main(["train", config, "--seed", "3", "--epochs", "4", "--out", str(tmp_path / "straight"), "--quiet"]) == 0
     straight = metrics(tmp_path / "straight")
     assert [e["test_loss"] for e in resumed["epochs"]] == [e["test_loss"] for e in straight["epochs"]]
     assert len(resumed["provenance"]) == 2

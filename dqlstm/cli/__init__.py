@@ -48,6 +48,16 @@ def add_run_options(parser: argparse.ArgumentParser, seed_key: str) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
+def given_overrides(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """The ``--name value`` options the user gave (a resumed run must be given them again)."""
+    out: list[str] = []
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None:
+            out += [f"--{name}", str(value)]
+    return out
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from backends.errors import BackendError  # no credentials, no capable QPU, ...
     from dqlstm.runs import OutputError  # the output folder cannot be written
@@ -55,12 +65,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, FileNotFoundError, FileExistsError, KeyError, BackendError, OutputError)
 
 
-def resume_hint(command: str, config: str | None, out: Path, unit: str) -> str:
-    """The one line printed on Ctrl-C: what was saved and how to continue."""
+def resume_hint(command: str, config: str | None, out: Path, unit: str, overrides: list[str] = ()) -> str:
+    """The one line printed on Ctrl-C: what was saved and how to continue (with the overrides given)."""
     checkpoint = out / "checkpoint.pt"
     if not checkpoint.is_file():
         return f"interrupted before the first {unit} finished; nothing saved in {out}"
-    again = shlex.join(["dqlstm", command, *([config] if config else []), "--out", str(out), "--resume"])
+    again = shlex.join(
+        ["dqlstm", command, *([config] if config else []), *overrides, "--out", str(out), "--resume"]
+    )
     return f"interrupted; checkpoint {checkpoint} holds the last finished {unit}; continue with: {again}"
 
 

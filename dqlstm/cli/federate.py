@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dqlstm.cli import add_run_options, resume_hint
+from dqlstm.cli import add_run_options, given_overrides, resume_hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"federated.rounds": args.rounds, "federated.seed": args.seed, "model.mode": args.mode}
     cfg = load_federated_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
-    args.interrupt_hint = lambda: resume_hint("federate", args.config, out, "round")
+    args.interrupt_hint = lambda: resume_hint("federate", args.config, out, "round", given_overrides(args, ("rounds", "seed", "mode")))
     from dqlstm.federated.run import run_federated  # torch and qiskit load once the config is valid
 
     result = run_federated(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)

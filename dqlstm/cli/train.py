@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dqlstm.cli import add_run_options, resume_hint
+from dqlstm.cli import add_run_options, given_overrides, resume_hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"train.epochs": args.epochs, "train.seed": args.seed, "model.mode": args.mode}
     cfg = load_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
-    args.interrupt_hint = lambda: resume_hint("train", args.config, out, "epoch")
+    args.interrupt_hint = lambda: resume_hint("train", args.config, out, "epoch", given_overrides(args, ("epochs", "seed", "mode")))
     from dqlstm.training.run import run_training  # torch and qiskit load once the config is valid
 
     result = run_training(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)
