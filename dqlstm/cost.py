@@ -38,8 +38,20 @@ def cut_info(model: nn.Module) -> dict[str, Any] | None:
     return None
 
 
-def add_costs(earlier: Mapping[str, Any] | None, current: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """``current`` with the counters (:data:`COUNTER_KEYS`) of ``earlier`` added in.
+def models_cut_info(models: list[nn.Module]) -> dict[str, Any] | None:
+    """The cut cost of several models sharing one plan and one pool (a federation's global and
+    worker models): their engines' counters summed, the shared pool's statistics taken once."""
+    infos = [info for info in (cut_info(getattr(m, "regressor", m)) for m in models) if info]
+    total = infos[0] if infos else None
+    for info in infos[1:]:
+        total = add_costs(info, total, keys=("evaluations", "executed"))
+    return total
+
+
+def add_costs(
+    earlier: Mapping[str, Any] | None, current: Mapping[str, Any] | None, keys: tuple[str, ...] = COUNTER_KEYS
+) -> dict[str, Any] | None:
+    """``current`` with the counters (``keys``, by default :data:`COUNTER_KEYS`) of ``earlier`` added in.
 
     Numbers under a counter key are summed; flags and descriptions (a QPU's
     width, whether it is available) are taken from ``current``.
@@ -47,7 +59,7 @@ def add_costs(earlier: Mapping[str, Any] | None, current: Mapping[str, Any] | No
     if current is None:
         return None if earlier is None else dict(earlier)
     out = dict(current)
-    for key in COUNTER_KEYS:
+    for key in keys:
         if earlier and key in earlier:
             out[key] = _add(earlier[key], current.get(key)) if key in current else earlier[key]
     return out

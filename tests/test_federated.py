@@ -464,3 +464,19 @@ def test_dqlstm_main_runs_federate(tmp_path, capsys):
     config.write_text("[federated]\nfraction = 0\n")
     assert main(["federate", str(config), "--out", str(tmp_path / "p")]) == 2
     assert "[federated] fraction must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_sampled_federation_reports_the_work_of_every_model(tmp_path):
+    """Clients train on the worker model: its shots count too, and match what the pool ran."""
+    from dqlstm.cli import main
+
+    config = tmp_path / "fed.toml"
+    config.write_text(
+        '[data]\ntask = "narma5"\nlength = 20\n[model]\nkind = "qlstm"\nhidden_size = 1\nn_qubits = 4\n'
+        'ansatz = "modular"\nmodule_size = 2\nlinks = 1\nlayers = 1\nmode = "sampled"\nshots = 16\n'
+        '[federated]\nclients = 2\nrounds = 1\n[qpus]\n[[qpus.devices]]\nname = "a"\ncount = 2\nnum_qubits = 2\n'
+    )
+    assert main(["federate", str(config), "--out", str(tmp_path / "f"), "--quiet"]) == 0
+    cut = json.loads((tmp_path / "f" / METRICS_FILE).read_text())["cut"]
+    assert cut["executed"]["num_pubs"] == cut["pool"]["pubs"] > 0
+    assert cut["executed"]["total_shots"] == sum(q["shots"] for q in cut["pool"]["qpus"].values())

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from dqlstm.assemble import open_pool
-from dqlstm.cost import add_costs, cut_info
+from dqlstm.cost import add_costs, models_cut_info
 from dqlstm.federated.partition import partition_indices
 from dqlstm.federated.plots import plot_rounds
 from dqlstm.federated.server import Client, FederatedServer, LocalTraining
@@ -123,7 +123,7 @@ def _run(
         "rounds": [],
         "num_parameters": count_parameters(model),
         "config": cfg,
-        "cut": cut_info(getattr(model, "regressor", model)),
+        "cut": models_cut_info([model, server.worker]),  # clients train on the worker
         "model": {"kind": cfg["model"]["kind"], "class": type(model).__name__},
         "task": {"kind": task.kind, **task.info},
         "clients": [{"client": c.client_id, "num_samples": c.num_samples} for c in server.clients],
@@ -153,7 +153,7 @@ def _run(
         metrics["initial"] = {"round": 0, **server.evaluate(model), "seconds": time.perf_counter() - t0}
 
     def save_checkpoint(round_no: int) -> None:
-        metrics["cut"] = add_costs(earlier_cost, cut_info(getattr(model, "regressor", model)))
+        metrics["cut"] = add_costs(earlier_cost, models_cut_info([model, server.worker]))
         state = {
             "round": round_no,
             "model": model.state_dict(),
