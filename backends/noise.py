@@ -24,9 +24,9 @@ from qiskit.quantum_info import Kraus
 from qiskit_aer.noise import NoiseModel, QuantumError, ReadoutError, depolarizing_error
 
 from .errors import BackendConfigError
+from .schema import NOISE_KEYS
 
 DEFAULT_BASIS = ("rz", "sx", "x", "cx")
-_SIMPLE_KEYS = {"depolarizing_1q", "depolarizing_2q", "readout", "basis_gates"}
 _TWO_QUBIT = {"cx", "cz", "ecr", "swap", "iswap", "rzz", "rxx", "ryy", "rzx", "cy"}
 
 
@@ -69,10 +69,10 @@ def noise_from_config(config: Mapping[str, Any] | NoiseModel | None, qpu_name: s
             raise BackendConfigError(f"{qpu_name}: 'fake_backend' cannot be combined with {sorted(extra)}")
         backend = fake_backend(config["fake_backend"])
         return NoiseSpec(NoiseModel.from_backend(backend), backend=backend)
-    unknown = set(config) - _SIMPLE_KEYS
+    unknown = set(config) - NOISE_KEYS
     if unknown:
         raise BackendConfigError(
-            f"{qpu_name}: unknown noise keys {sorted(unknown)}; allowed: fake_backend or {sorted(_SIMPLE_KEYS)}"
+            f"{qpu_name}: unknown noise keys {sorted(unknown)}; allowed: fake_backend or {sorted(NOISE_KEYS)}"
         )
     basis = list(config.get("basis_gates", DEFAULT_BASIS))
     if not basis or not all(isinstance(g, str) for g in basis):

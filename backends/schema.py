@@ -7,6 +7,7 @@ QPUs and the pool from a table that passes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ REMOVED_KEYS = {
     "cache_size": "the result cache was removed: every PUB is an independent draw",
 }
 SECRET_KEYS = {"token", "api_key", "apikey", "password"}
+NOISE_KEYS = {"depolarizing_1q", "depolarizing_2q", "readout", "basis_gates"}  # or fake_backend alone
 
 
 def reject_unknown(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -53,6 +55,11 @@ def check_pool_config(config: Mapping[str, Any]) -> None:
     reject_unknown(table, POOL_KEYS, "[qpus]")
     if table.get("engine", "local") not in ENGINES:
         raise BackendConfigError(f"[qpus]: unknown engine {table.get('engine')!r}; use one of {ENGINES}")
+    _check_number(table, "seed", "[qpus]", integer=True, minimum=0)
+    _check_number(table, "timeout", "[qpus]", positive=True)
+    _check_number(table, "retries", "[qpus]", integer=True, minimum=0)
+    _check_number(table, "backoff", "[qpus]", minimum=0)
+    _check_number(table, "max_backoff", "[qpus]", minimum=0)
     devices = table.get("devices")
     if not isinstance(devices, list) or not devices:
         raise BackendConfigError("[qpus] needs at least one [[qpus.devices]] entry")
@@ -86,8 +93,31 @@ def check_device_entry(entry: Any, position: int) -> str:
     if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width <= 0):
         raise BackendConfigError(f"{where}: num_qubits must be positive, got {width!r} (a whole number of qubits)")
     noise = entry.get("noise")
+    if noise is not None:
+        if not isinstance(noise, Mapping):
+            raise BackendConfigError(f"{where}: noise must be a table, got {type(noise).__name__} {noise!r}")
+        unknown = set(noise) - NOISE_KEYS - {"fake_backend"}
+        if unknown:
+            raise BackendConfigError(
+                f"{where}: unknown noise keys {sorted(unknown)}; allowed: fake_backend or {sorted(NOISE_KEYS)}"
+            )
     if kind == "aer" and width is None and not (isinstance(noise, Mapping) and "fake_backend" in noise):
         raise BackendConfigError(f"{where}: num_qubits is required for kind = 'aer'")
     if kind == "ibm" and not (isinstance(entry.get("backend"), str) and entry.get("backend")):
         raise BackendConfigError(f"{where}: 'backend' (an IBM device or fake backend name) is required")
     return where
+
+
+def _check_number(table: Mapping[str, Any], key: str, where: str, *, integer: bool = False,
+                  positive: bool = False, minimum: float | None = None) -> None:
+    """An optional numeric key: the right type, finite, in range; else a one-line error naming it."""
+    if key not in table:
+        return
+    value = table[key]
+    kinds = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and not (positive and value <= 0) and not (minimum is not None and value < minimum)
+    if not ok:
+        what = "an integer" if integer else "a number"
+        bound = " > 0" if positive else f" >= {minimum:g}" if minimum is not None else ""
+        raise BackendConfigError(f"{where}: {key} must be {what}{bound}, got {value!r}")

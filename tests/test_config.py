@@ -149,6 +149,13 @@ def test_qpus_table_is_checked_in_every_mode():
         resolve_config({"qpus": {"devices": [{"kind": "aer", "name": "q", "num_qubits": -3}]}})
     with pytest.raises(ConfigError, match="unknown keys"):
         resolve_config({"qpus": {"devices": [{"name": "q", "num_qubits": 2}], "sheep": 1}})
+    good = [{"name": "q", "num_qubits": 2}]
+    for table, problem in (({"seed": "x"}, "seed must be an integer"), ({"timeout": -5}, "timeout must be a number > 0"),
+                           ({"retries": 1.5}, "retries must be an integer"), ({"backoff": -1}, "backoff must be")):
+        with pytest.raises(ConfigError, match=problem):
+            resolve_config({"model": {"kind": "lstm"}, "qpus": {**table, "devices": good}})
+    with pytest.raises(ConfigError, match="unknown noise keys \\['bogus'\\]"):
+        resolve_config({"model": {"kind": "lstm"}, "qpus": {"devices": [{**good[0], "noise": {"bogus": 1}}]}})
 
 
 def test_file_errors(tmp_path):
