@@ -67,8 +67,14 @@ def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
     """A :class:`QPUPool` from the ``[qpus]`` table (or a whole config holding one)."""
     check_pool_config(config)  # the table's shape, before anything is built
     table = config["qpus"] if "qpus" in config else config
-    devices = table["devices"]
-    qpus = [q for i, entry in enumerate(devices) for q in _qpus_from_entry(entry, i)]
+    qpus: list[QPU] = []
+    try:
+        for i, entry in enumerate(table["devices"]):
+            qpus += _qpus_from_entry(entry, i)
+    except BaseException:
+        for qpu in qpus:  # a later device failed (an account, a noise model): release the ones built
+            qpu.close()
+        raise
     options: dict[str, Any] = {
         "engine": table.get("engine", "local"),
         "seed": table.get("seed"),
@@ -80,10 +86,12 @@ def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
     }
     try:
         return QPUPool(qpus, **options)
-    except BackendConfigError as exc:
+    except BaseException as exc:  # the pool never owned them: close them here
         for qpu in qpus:
             qpu.close()
-        raise BackendConfigError(f"[qpus]: {exc}") from exc
+        if isinstance(exc, BackendConfigError):
+            raise BackendConfigError(f"[qpus]: {exc}") from exc
+        raise
 
 
 def _qpus_from_entry(entry: Any, position: int) -> list[QPU]:
