@@ -11,7 +11,7 @@ Sections and keys (defaults in brackets)::
              n_qubits [4], ansatz ["chen2020"], layers [2], dressed [true],
              module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled,
              max_qubits (QPU width the circuits are cut for; default: the widest [qpus] device,
-             else one module per QPU for the modular ansatz), shots [1000] (sampled only)
+             else one module per QPU for the modular ansatz), shots [1000, filled in sampled mode only]
     [train]  optimizer ["rmsprop"] in rmsprop|adam, lr [0.01], epochs [100],
              batch_size [10], seed [0], threads [1] (torch intra-op threads;
              0 keeps torch's default - small models run fastest on one thread)
@@ -49,6 +49,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 from dqlstm.choices import (
     ANSATZE,
     DEFAULT_LENGTH,
+    DEFAULT_SHOTS,
     MAX_SHOTS,
     MODEL_KINDS,
     MODES,
@@ -233,10 +234,14 @@ def check_model_keys(model: Mapping[str, Any], source: str = "config") -> None:
         raise ConfigError(f"{source}: [model] {', '.join(bad)} {verb} not apply to {what}; remove it")
 
 
-def applicable_keys(model: Mapping[str, Any]) -> dict[str, Any]:
-    """A resolved ``[model]`` without the keys its kind does not take (absent = not applicable)."""
+def resolve_model_keys(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved ``[model]``: without the keys its kind does not take (absent = not applicable),
+    and with the shots a sampled run uses written down (so a resume compares them)."""
     foreign = QLSTM_KEYS if model.get("kind") == "lstm" else LSTM_KEYS
-    return {k: v for k, v in model.items() if k not in foreign}
+    out = {k: v for k, v in model.items() if k not in foreign}
+    if out.get("kind") == "qlstm" and out.get("mode") == "sampled":
+        out.setdefault("shots", DEFAULT_SHOTS)
+    return out
 
 
 def check_qpus_table(table: Any, source: str = "config") -> None:
@@ -280,7 +285,7 @@ def resolve_config(
             for name, key in keys.items()
             if given.get(name, key.default) is not None
         }
-    resolved["model"] = applicable_keys(resolved["model"])
+    resolved["model"] = resolve_model_keys(resolved["model"])
 
     data = resolved["data"]
     try:

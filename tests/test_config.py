@@ -138,6 +138,8 @@ def test_keys_that_do_not_apply_to_the_model_are_named():
     with pytest.raises(ConfigError, match="shots must be between 1 and 1e"):
         resolve_config({"model": {"mode": "sampled", "shots": 10**12}})
     assert resolve_config({"model": {"mode": "sampled", "shots": 100}})["model"]["shots"] == 100
+    assert resolve_config({"model": {"mode": "sampled"}})["model"]["shots"] == 1000  # written down for resumes
+    assert "shots" not in resolve_config({"model": {"mode": "cut-exact"}})["model"]
 
 
 def test_qpus_table_is_checked_in_every_mode():

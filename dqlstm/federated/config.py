@@ -34,7 +34,6 @@ from dqlstm.config import (
     SCHEMA,
     ConfigError,
     Key,
-    applicable_keys,
     at_least,
     check_model_keys,
     check_qpus_table,
@@ -43,6 +42,7 @@ from dqlstm.config import (
     positive,
     read_toml,
     resolve_config,
+    resolve_model_keys,
     set_dotted,
     validate,
 )
@@ -144,7 +144,7 @@ def resolve_federated_config(
             resolved[section] = given
         elif section != "data":
             resolved[section] = _defaults(section, given)
-    resolved["model"] = applicable_keys(resolved["model"])
+    resolved["model"] = resolve_model_keys(resolved["model"])
     resolved["data"] = _resolve_data(cfg.get("data", {}), resolved["federated"]["seed"], source)
     return {s: resolved[s] for s in FEDERATED_SCHEMA}
 
