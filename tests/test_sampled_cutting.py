@@ -499,22 +499,24 @@ def _spread_ratio(estimates: np.ndarray, stderr: np.ndarray) -> np.ndarray:
 
 @pytest.mark.slow
 def test_standard_errors_are_calibrated():
-    """24 identical bindings are 24 independent repetitions: their spread matches the stderr."""
+    """128 identical bindings are 128 independent repetitions: their spread matches the stderr
+    (the ratio's own spread is about 1/sqrt(254) = 0.06, so the bounds are 4 of those)."""
     qc = circuit_4q_gate_cut()
     obs = ["ZZZZ", "IZZI", SparsePauliOp(["ZIII", "IIZI"], [1.0, 1.0])]
     ex = SampledCutExecutor(qc, obs, "AABB", shots=200, seed=21)
     row = np.random.default_rng(5).uniform(-np.pi, np.pi, 12)
-    out = ex.run(np.tile(row, (24, 1)))
+    out = ex.run(np.tile(row, (128, 1)))
     ratio = _spread_ratio(out.values, out.stderr)
     # single Paulis: exact stderr; the sum of two Paulis: an upper bound
-    assert np.all((ratio[:2] > 0.6) & (ratio[:2] < 1.6)), ratio
+    assert np.all((ratio[:2] > 0.75) & (ratio[:2] < 1.3)), ratio
     assert 0.3 < ratio[2] < 1.6, ratio
 
 
 @pytest.mark.slow
 def test_gradient_standard_errors_are_calibrated():
+    # 128 repetitions: the ratio's own spread is about 0.06 (16 gave 0.18 and flaky bounds)
     ex = SampledCutExecutor(circuit_2q(), ["ZZ", "IZ"], "AB", shots=200, seed=22)
     row = np.array([0.3, -1.1, 0.8, 2.0])
-    jac = ex.jacobian(np.tile(row, (16, 1)))
-    ratio = _spread_ratio(jac.jacobian.reshape(16, -1), jac.stderr.reshape(16, -1))
-    assert np.all((ratio > 0.55) & (ratio < 1.6)), ratio
+    jac = ex.jacobian(np.tile(row, (128, 1)))
+    ratio = _spread_ratio(jac.jacobian.reshape(128, -1), jac.stderr.reshape(128, -1))
+    assert np.all((ratio > 0.75) & (ratio < 1.3)), ratio
