@@ -52,7 +52,7 @@ from .ibm import IBMRuntimeQPU
 from .noise import fake_backend
 from .pool import QPUPool
 from .qpu import QPU
-from .schema import check_device_entry, check_pool_config
+from .schema import check_device_entry, check_pool_config, device_names
 
 
 def qpu_from_config(config: Mapping[str, Any]) -> QPU:
@@ -96,8 +96,7 @@ def pool_from_config(config: Mapping[str, Any]) -> QPUPool:
 
 def _qpus_from_entry(entry: Any, position: int) -> list[QPU]:
     where = check_device_entry(entry, position)
-    name, count = entry["name"], entry.get("count", 1)
-    names = [name] if count == 1 else [f"{name}{i}" for i in range(count)]
+    names = device_names(entry)
     build = _aer if entry.get("kind", "aer") == "aer" else _ibm
     return [build(entry, n, where) for n in names]
 

@@ -67,6 +67,12 @@ def check_pool_config(config: Mapping[str, Any]) -> None:
         check_device_entry(entry, position)
 
 
+def device_names(entry: Mapping[str, Any]) -> list[str]:
+    """The QPU names of a (checked) ``[[qpus.devices]]`` entry: ``name``, or ``name0..`` with ``count``."""
+    name, count = entry["name"], entry.get("count", 1)
+    return [name] if count == 1 else [f"{name}{i}" for i in range(count)]
+
+
 def check_device_entry(entry: Any, position: int) -> str:
     """Check one ``[[qpus.devices]]`` entry without building it; return how errors name it."""
     where = f"[[qpus.devices]] #{position}"

@@ -54,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from dqlstm.progress import duration
+
 JOB_OVERHEAD = 2.0  # s per IBM job (queue excluded): the pool's own hardware figure
 DEFAULT_REP_DELAY = 250e-6  # s: IBM's usual default when the backend does not say
 NO_ACCOUNT_PER_SHOT = 2.5e-4  # s per circuit-shot, IBMRuntimeQPU.estimate_cost for hardware
@@ -273,12 +275,12 @@ def pool_devices(table: Mapping[str, Any], executor: Any, batch_rows: int) -> li
     """The pool's QPUs with their seconds models (one calibration per ``[[qpus.devices]]`` entry)."""
     from backends.config import qpu_from_config
     from backends.errors import BackendError
+    from backends.schema import device_names
 
     forward = [p.circuit for p in call_pubs(executor, 1, backward=False)]
     devices: list[Device] = []
     for entry in table["devices"]:
-        count = int(entry.get("count", 1))
-        names = [entry["name"]] if count == 1 else [f"{entry['name']}{i}" for i in range(count)]
+        names = device_names(entry)
         single = {k: v for k, v in entry.items() if k != "count"}
         try:
             qpu = qpu_from_config(single)
@@ -310,10 +312,10 @@ def local_device(executor: Any, batch_rows: int) -> Device:
     """The default local Aer sampler of a sampled run without ``[qpus]``, calibrated."""
     from dqlstm.cutting.sampled import run_pubs
 
-    circuits = [p.circuit for p in call_pubs(executor, 1, backward=False)][:CALIBRATION_PUBS]
-    a, c = calibrate(lambda pubs: run_pubs(executor.pool, pubs), circuits, executor.shots,
+    forward = [p.circuit for p in call_pubs(executor, 1, backward=False)]
+    a, c = calibrate(lambda pubs: run_pubs(executor.pool, pubs), forward[:CALIBRATION_PUBS], executor.shots,
                      (1, max(batch_rows, 2)))
-    width = max(p.circuit.num_qubits for p in call_pubs(executor, 1, backward=False))
+    width = max(circuit.num_qubits for circuit in forward)
     return Device("local-aer", width, f"calibrated on this machine: {a * 1e3:.3g} ms/job + "
                   f"{c * 1e3:.3g} ms/circuit at {executor.shots} shots", lambda _c, k, _s: a + c * k)
 
@@ -434,14 +436,6 @@ def _entry_widths(table: Mapping[str, Any]) -> list[int]:
 # -- text -------------------------------------------------------------------------
 
 
-def _seconds(s: float) -> str:
-    if s < 120:
-        return f"{s:.3g} s"
-    if s < 7200:
-        return f"{s / 60:.3g} min"
-    return f"{s / 3600:.3g} h"
-
-
 def format_estimate(est: Estimate) -> str:
     """A short table: per step, per epoch, whole run; then the per-QPU split of the run."""
     w = est.workload
@@ -458,11 +452,11 @@ def format_estimate(est: Estimate) -> str:
     lines += ["", f"{'':<10}{'PUBs':>12}{'circuits':>14}{'shots':>16}{'QPU time':>12}{'wall':>12}"]
     for name, lvl in (("step", est.per_step), ("epoch", est.per_epoch), ("run", est.total)):
         t = lvl.total
-        lines.append(f"{name:<10}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}{_seconds(t.qpu_seconds):>12}"
-                     f"{_seconds(lvl.wall_seconds):>12}")
+        lines.append(f"{name:<10}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}{duration(t.qpu_seconds):>12}"
+                     f"{duration(lvl.wall_seconds):>12}")
     lines += ["", f"{'QPU':<10}{'width':>6}{'PUBs':>12}{'circuits':>14}{'shots':>16}{'QPU time':>12}  model"]
     for q in est.qpus:
         t = est.total.per_qpu.get(q["name"], Work())
         lines.append(f"{q['name']:<10}{q['num_qubits']:>6}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}"
-                     f"{_seconds(t.qpu_seconds):>12}  {q['model']}")
+                     f"{duration(t.qpu_seconds):>12}  {q['model']}")
     return "\n".join(lines)
