@@ -6,17 +6,26 @@ Sections and keys (defaults in brackets)::
              required for task="narma"), length [300 NARMA, 240 oscillator],
              window [4], train_fraction [0.67], input ["sine"] in sine|random,
              scale ["all"] in all|train (what the MinMax scaler is fitted on),
-             seed [train.seed] (random NARMA input)
+             seed [train.seed] (random NARMA input), features ["y"] in y|y+u
+             (y+u feeds the NARMA input u(t) beside y(t)), warmup [0] (points dropped
+             from the start of the series), validation_fraction [0.2] (last part of the
+             training windows, used only for choices made from data, e.g. the AR order)
     [model]  kind ["qlstm"] in lstm|qlstm, hidden_size [5], num_layers [1] (LSTM),
              n_qubits [4], ansatz ["chen2020"], layers [2], dressed [true],
              module_size [3], links [0], mode ["exact"] in exact|cut-exact|sampled,
              max_qubits (QPU width the circuits are cut for; default: the widest [qpus] device,
-             else one module per QPU for the modular ansatz), shots [1000, filled in sampled mode only]
+             else one module per QPU for the modular ansatz), cell ["4vqc"] in 4vqc|6vqc,
+             init ["uniform"] in uniform|small-normal; sampled mode only: shots [1000],
+             allocation ["uniform"] in uniform|weighted|adaptive, gradient ["parameter-shift"]
+             in parameter-shift|spsa, spsa_perturbation [0.1] (c of c_k = c / (k+1)^0.101)
     [train]  optimizer ["rmsprop"] in rmsprop|adam, lr [0.01], epochs [100],
              batch_size [10], seed [0], threads [1] (torch intra-op threads;
              0 keeps torch's default - small models run fastest on one thread)
     [qpus]   the QPUs (schema in ``backends.config``), checked in every mode; cutting
              modes cut for their widths and ``sampled`` runs on them
+    [budget] max_shots, max_qpu_seconds (optional caps on what a run may spend on QPUs:
+             over the estimate it refuses to start; reached mid-run it stops at a step
+             boundary with a checkpoint that ``--resume`` continues once raised)
     [run]    out (output folder; the CLI defaults it to runs/<config stem>)
 
 A key that does not apply to the model is an error that names it (``n_qubits``
@@ -47,9 +56,14 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 from dqlstm.choices import (
+    ALLOCATIONS,
     ANSATZE,
+    CELLS,
     DEFAULT_LENGTH,
     DEFAULT_SHOTS,
+    FEATURES,
+    GRADIENTS,
+    INITS,
     MAX_SHOTS,
     MODEL_KINDS,
     MODES,
@@ -61,7 +75,25 @@ from dqlstm.choices import (
 )
 
 FREE_FORM_SECTIONS = ("qpus",)
-QLSTM_KEYS = ("n_qubits", "ansatz", "layers", "dressed", "module_size", "links", "mode", "max_qubits", "shots")
+SAMPLED_KEYS = ("shots", "allocation", "gradient", "spsa_perturbation")  # mode = "sampled" only
+SAMPLED_DEFAULTS = {
+    "shots": DEFAULT_SHOTS,
+    "allocation": "uniform",
+    "gradient": "parameter-shift",
+    "spsa_perturbation": 0.1,
+}
+QLSTM_KEYS = (
+    "n_qubits",
+    "ansatz",
+    "layers",
+    "dressed",
+    "cell",
+    "init",
+    "module_size",
+    "links",
+    "mode",
+    "max_qubits",
+) + SAMPLED_KEYS
 LSTM_KEYS = ("num_layers",)
 
 
@@ -113,6 +145,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "input": Key(str, "sine", choices=NARMA_INPUTS),
         "scale": Key(str, "all", choices=SCALE_FITS),
         "seed": Key(int, None, check=non_negative),
+        "features": Key(str, "y", choices=FEATURES),
+        "warmup": Key(int, 0, check=non_negative),
+        "validation_fraction": Key(float, 0.2, check=lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
     },
     "model": {
         "kind": Key(str, "qlstm", choices=MODEL_KINDS),
@@ -122,11 +157,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "ansatz": Key(str, "chen2020", choices=ANSATZE),
         "layers": Key(int, 2, check=positive),
         "dressed": Key(bool, True),
+        "cell": Key(str, "4vqc", choices=CELLS),
+        "init": Key(str, "uniform", choices=INITS),
         "module_size": Key(int, 3, check=positive),
         "links": Key(int, 0, check=non_negative),
         "mode": Key(str, "exact", choices=MODES),
         "max_qubits": Key(int, None, check=positive),
         "shots": Key(int, None, check=shots_in_range),
+        "allocation": Key(str, None, choices=ALLOCATIONS),
+        "gradient": Key(str, None, choices=GRADIENTS),
+        "spsa_perturbation": Key(float, None, check=positive),
     },
     "train": {
         "optimizer": Key(str, "rmsprop", choices=OPTIMIZERS),
@@ -137,6 +177,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(int, 1, check=non_negative),
     },
     "qpus": {},
+    "budget": {
+        "max_shots": Key(int, None, check=positive),
+        "max_qpu_seconds": Key(float, None, check=positive),
+    },
     "run": {
         "out": Key(str, None, check=non_empty),
     },
@@ -227,8 +271,12 @@ def check_model_keys(model: Mapping[str, Any], source: str = "config") -> None:
     else:
         bad, what = [k for k in LSTM_KEYS if k in model], f"kind = {kind!r}"
         mode = model.get("mode", SCHEMA["model"]["mode"].default)
-        if "shots" in model and mode != "sampled":
-            bad, what = bad + ["shots"], f"mode = {mode!r} (shots apply to mode 'sampled' only)"
+        sampled_only = [k for k in SAMPLED_KEYS if k in model]
+        if sampled_only and mode != "sampled":
+            bad, what = (
+                bad + sampled_only,
+                f"mode = {mode!r} ({', '.join(SAMPLED_KEYS)} apply to mode 'sampled' only)",
+            )
     if bad:
         verb = "does" if len(bad) == 1 else "do"
         raise ConfigError(f"{source}: [model] {', '.join(bad)} {verb} not apply to {what}; remove it")
@@ -236,11 +284,12 @@ def check_model_keys(model: Mapping[str, Any], source: str = "config") -> None:
 
 def resolve_model_keys(model: Mapping[str, Any]) -> dict[str, Any]:
     """A resolved ``[model]``: without the keys its kind does not take (absent = not applicable),
-    and with the shots a sampled run uses written down (so a resume compares them)."""
+    and with the sampling settings a sampled run uses written down (so a resume compares them)."""
     foreign = QLSTM_KEYS if model.get("kind") == "lstm" else LSTM_KEYS
     out = {k: v for k, v in model.items() if k not in foreign}
     if out.get("kind") == "qlstm" and out.get("mode") == "sampled":
-        out.setdefault("shots", DEFAULT_SHOTS)
+        for key, value in SAMPLED_DEFAULTS.items():
+            out.setdefault(key, value)
     return out
 
 
