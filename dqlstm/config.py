@@ -5,7 +5,7 @@ Sections and keys (defaults in brackets)::
     [data]   task ["narma5"] in narma5|narma10|narma|oscillator, order (NARMA order;
              required for task="narma"), length [300 NARMA, 240 oscillator],
              window [4], train_fraction [0.67], input ["sine"] in sine|random,
-             scale ["all"] in all|train (what the MinMax scaler is fitted on),
+             scale ["train"] in train|all (what the MinMax scaler is fitted on),
              seed [train.seed] (random NARMA input), features ["y"] in y|y+u
              (y+u feeds the NARMA input u(t) beside y(t)), warmup [0] (points dropped
              from the start of the series), validation_fraction [0.2] (last part of the
@@ -143,7 +143,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "window": Key(int, 4, check=positive),
         "train_fraction": Key(float, 0.67, check=open_unit),
         "input": Key(str, "sine", choices=NARMA_INPUTS),
-        "scale": Key(str, "all", choices=SCALE_FITS),
+        "scale": Key(str, "train", choices=SCALE_FITS),
         "seed": Key(int, None, check=non_negative),
         "features": Key(str, "y", choices=FEATURES),
         "warmup": Key(int, 0, check=non_negative),

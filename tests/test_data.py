@@ -160,7 +160,7 @@ def test_window_counts(cfg, n_train, n_test):
 
 
 def test_split_is_chronological_and_scaled_on_whole_series():
-    data = load_dataset({"task": "narma5"})
+    data = load_dataset({"task": "narma5", "scale": "all"})
     assert data.scaled.min() == -1.0 and data.scaled.max() == 1.0
     np.testing.assert_allclose(data.scaler.inverse_transform(data.scaled), narma_series(5, 300), atol=1e-15)
     targets = np.concatenate([data.y_train[:, 0], data.y_test[:, 0]])
@@ -216,4 +216,150 @@ def test_dataset_is_reproducible_with_seed():
     # The sine input ignores the seed.
     np.testing.assert_array_equal(
         load_dataset({"task": "narma5", "seed": 1}).raw, load_dataset({"task": "narma5", "seed": 2}).raw
+    )
+
+
+# --- training-only scaling, warm-up, the NARMA input as a feature, validation ----
+
+
+def test_default_scaling_is_fitted_on_the_training_part():
+    data = load_dataset({"task": "narma10", "input": "random", "seed": 11, "warmup": 20})
+    n_seen = data.num_train + data.window
+    assert data.scaler.data_min == data.raw[:n_seen].min()
+    assert data.scaler.data_max == data.raw[:n_seen].max()
+    assert data.raw[n_seen:].max() > data.scaler.data_max  # this seed's test part leaves the training range
+    assert data.y_test.max() > 1.0
+    everything = load_dataset(
+        {"task": "narma10", "input": "random", "seed": 11, "warmup": 20, "scale": "all"}
+    )
+    assert everything.scaler.data_max == data.raw.max()
+
+
+@pytest.mark.parametrize("with_input", [False, True])
+def test_changing_test_values_changes_no_scaler_and_no_training_array(with_input):
+    rng = np.random.default_rng(0)
+    y, u = rng.normal(size=120), rng.uniform(size=120)
+    kwargs = {"window": 5, "train_fraction": 0.6, "warmup": 7}
+    base = prepare_series(y, u=u if with_input else None, **kwargs)
+    # Series index of the first value no training window or target touches: y after the last training
+    # target, u after the last training window's input (u at the last training target time is unseen too).
+    first_y = kwargs["warmup"] + base.num_train + base.window
+    y2, u2 = y.copy(), u.copy()
+    y2[first_y:] = 50 * rng.normal(size=y2.size - first_y)
+    u2[first_y - 1 :] = 50 + rng.uniform(size=u2.size - first_y + 1)
+    changed = prepare_series(y2, u=u2 if with_input else None, **kwargs)
+    assert changed.scaler == base.scaler and changed.u_scaler == base.u_scaler
+    np.testing.assert_array_equal(changed.x_train, base.x_train)
+    np.testing.assert_array_equal(changed.y_train, base.y_train)
+    assert not np.array_equal(changed.y_test, base.y_test)
+    if with_input:
+        assert not np.array_equal(changed.x_test[..., 1], base.x_test[..., 1])
+    # One more training-range value does move the scaler: the test above can fail.
+    y3 = y.copy()
+    y3[first_y - 1] = 50.0
+    assert prepare_series(y3, u=u if with_input else None, **kwargs).scaler != base.scaler
+
+
+def test_warmup_drops_the_leading_points():
+    full = narma_series(5, 300)
+    data = load_dataset({"task": "narma5", "warmup": 5})
+    np.testing.assert_array_equal(data.raw, full[5:])
+    assert data.raw[0] != 0.0 and data.warmup == 5
+    assert data.num_train + data.num_test == 295 - 4
+    np.testing.assert_array_equal(data.scaler.inverse_transform(data.x_train[0, :, 0]), full[5:9])
+    # Target indices refer to the kept series.
+    train_idx, _ = data.target_indices()
+    np.testing.assert_allclose(data.scaler.inverse_transform(data.y_train[:, 0]), data.raw[train_idx])
+    with pytest.raises(ValueError, match=r"warmup=295 leaves 5 of 300 points.*at least window \+ 2 = 6"):
+        load_dataset({"task": "narma5", "warmup": 295})
+    with pytest.raises(ValueError, match="warmup must be >= 0"):
+        prepare_series(full, warmup=-1)
+
+
+def test_input_feature_is_the_scaled_input_at_the_window_times():
+    cfg = {"task": "narma5", "input": "random", "seed": 3, "features": "y+u", "window": 6, "warmup": 50}
+    data = load_dataset(cfg)
+    u = narma_input(300, "random", seed=3)[50:]
+    assert data.num_features == 2 and data.x_train.shape == (data.num_train, 6, 2)
+    np.testing.assert_array_equal(data.u_raw, u)
+    fit = MinMaxScaler.fit(u[: data.num_train + 6 - 1])  # the inputs the training windows hold
+    assert data.u_scaler == fit
+    x = np.concatenate([data.x_train, data.x_test])
+    for i in (0, 1, data.num_train - 1, data.num_train, x.shape[0] - 1):
+        np.testing.assert_allclose(x[i, :, 1], fit.transform(u[i : i + 6]), rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(x[i, :, 0], data.scaled[i : i + 6])
+    assert load_dataset({**cfg, "features": "y"}).num_features == 1
+
+
+@pytest.mark.parametrize(("order", "window"), [(5, 5), (5, 8), (10, 10)])
+def test_each_window_holds_what_narma_needs_for_its_target(order, window):
+    # y(t+1) = 0.3 y(t) + 0.05 y(t) sum_{i<n} y(t-i) + 1.5 u(t-n+1) u(t) + 0.1 from the window alone.
+    data = load_dataset(
+        {"task": "narma", "order": order, "input": "random", "seed": 2, "features": "y+u", "window": window,
+         "warmup": 30}
+    )  # fmt: skip
+    x = np.concatenate([data.x_train, data.x_test])
+    y = data.scaler.inverse_transform(x[:, :, 0])
+    u = data.u_scaler.inverse_transform(x[:, :, 1])
+    predicted = (
+        0.3 * y[:, -1] + 0.05 * y[:, -1] * y[:, -order:].sum(axis=1) + 1.5 * u[:, -order] * u[:, -1] + 0.1
+    )
+    target = data.scaler.inverse_transform(np.concatenate([data.y_train, data.y_test])[:, 0])
+    np.testing.assert_allclose(predicted, target, rtol=1e-12, atol=1e-14)
+
+
+def test_input_feature_errors_name_the_problem():
+    with pytest.raises(ValueError, match="needs a NARMA task.*'oscillator'"):
+        load_dataset({"task": "oscillator", "features": "y+u"})
+    with pytest.raises(ValueError, match=r"window >= the NARMA order 10 .*got window = 4"):
+        load_dataset({"task": "narma10", "features": "y+u"})
+    with pytest.raises(ValueError, match="unknown data.features"):
+        load_dataset({"task": "narma5", "features": "u"})
+    with pytest.raises(ValueError, match="input u has 10 points but the series has 50"):
+        prepare_series(np.linspace(0, 1, 50), u=np.ones(10))
+
+
+def test_validation_split_is_the_last_part_of_the_training_windows():
+    data = load_dataset({"task": "narma5", "validation_fraction": 0.25})
+    split = data.validation_split()
+    assert data.num_validation() == 49  # floor(0.25 * 198)
+    assert split.x_fit.shape[0] == 149 and split.x_val.shape[0] == 49
+    np.testing.assert_array_equal(np.concatenate([split.x_fit, split.x_val]), data.x_train)
+    np.testing.assert_array_equal(np.concatenate([split.y_fit, split.y_val]), data.y_train)
+    assert load_dataset({"task": "narma5"}).num_validation() == 39  # default 0.2
+    with pytest.raises(ValueError, match="validation_fraction=0.0 .*empty validation part"):
+        load_dataset({"task": "narma5", "validation_fraction": 0.0}).validation_split()
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        load_dataset({"task": "narma5", "validation_fraction": 1.0})
+
+
+@pytest.mark.parametrize("kind", ["lstm", "qlstm"])
+def test_models_read_the_input_feature(kind):
+    torch = pytest.importorskip("torch")
+    from dqlstm.assemble import build_model
+
+    y = narma_series(5, 120, input="random", seed=0)
+    u = narma_input(120, "random", seed=0)
+    other_u = narma_input(120, "random", seed=1)
+    kwargs = {"window": 5, "warmup": 20}
+    a = prepare_series(y, u=u, **kwargs)
+    b = prepare_series(y, u=other_u, **kwargs)
+    np.testing.assert_array_equal(a.x_train[..., 0], b.x_train[..., 0])
+    model = build_model({"kind": kind, "hidden_size": 2, "n_qubits": 4}, input_size=a.num_features, output_size=1,
+                        seed=0)  # fmt: skip
+    with torch.no_grad():
+        xa = torch.as_tensor(a.x_train[:4], dtype=torch.float32)
+        xb = torch.as_tensor(b.x_train[:4], dtype=torch.float32)
+        out_a, again, out_b = model(xa), model(xa), model(xb)
+    torch.testing.assert_close(out_a, again)
+    assert (out_a - out_b).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("task", ["narma5", "narma10", "oscillator"])
+def test_shipped_series_scale_the_same_either_way(task):
+    # Their extremes (NARMA's warm-up zeros, the oscillator's first swing) lie in the training part, so
+    # results run with scale="all" stay valid under the new default.
+    assert (
+        load_dataset({"task": task, "scale": "train"}).scaler
+        == load_dataset({"task": task, "scale": "all"}).scaler
     )
