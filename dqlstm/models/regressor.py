@@ -37,8 +37,9 @@ class SequenceRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_sequence_input(x, self.input_size, type(self).__name__)
-        _, (h_n, _) = self.core(x)
-        return self.head(h_n)
+        outputs, (h_n, _) = self.core(x)
+        # a core whose cell emits an output apart from h_t (QLSTM cell="6vqc": VQC6's y_t) is read there
+        return self.head(outputs[:, -1] if getattr(self.core, "emits_output", False) else h_n)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
