@@ -108,7 +108,8 @@ def build_core(
         links=int(m["links"]),
         mode=mode,
         engine_options=options or None,
-        seed=seed,        cell=m["cell"],
+        seed=seed,
+        cell=m["cell"],
         init=m["init"],
     )
 
