@@ -240,6 +240,25 @@ class MergedQPD:
         value, unbiased, plug_in = self.variance_sums(means, variances)
         return value, np.where(unbiased > 0, unbiased, plug_in)
 
+    def sensitivities(self, means: Sequence[np.ndarray]) -> list[np.ndarray]:
+        r"""Per fragment, ``(D_f, *batch)`` :math:`A_{f,d} = \partial Y / \partial X_{f,d}` at ``means``.
+
+        :math:`A_{f,d} = \sum_{g:\, d(g,f) = d} C_g \prod_{f' \ne f} \mu_{f',d(g,f')}` (the
+        :math:`A_{\{f\}}` of the module docstring); :math:`\sum_{f,d} A_{f,d}^2 v_{f,d}` is the
+        first-order variance. Classes no merged term uses get 0.
+        """
+        mu = [np.asarray(m)[self.classes[:, f]] for f, m in enumerate(means)]
+        shape = np.broadcast_shapes(*(m.shape for m in mu))
+        coeff = self.coefficients.reshape(-1, *([1] * (len(shape) - 1)))
+        out = []
+        for f, m in enumerate(means):
+            sub = next(s for s in self._subsets if s.inside == (f,))
+            a = np.add.reduceat((coeff * _product(mu, sub.outside, shape))[sub.order], sub.starts, axis=0)
+            full = np.zeros((np.shape(m)[0], *shape[1:]))
+            full[self.classes[sub.first, f]] = a
+            out.append(full)
+        return out
+
     def variance_sums(
         self, means: Sequence[np.ndarray], variances: Sequence[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

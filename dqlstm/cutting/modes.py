@@ -22,7 +22,7 @@ from .guard import check_shots
 ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
     "exact": ("dtype", "unitary_max_qubits"),
     "cut-exact": ("max_qubits", "plan"),
-    "sampled": ("max_qubits", "plan", "pool", "shots", "seed"),
+    "sampled": ("max_qubits", "plan", "pool", "shots", "seed", "allocation", "gradient", "spsa_perturbation"),
 }
 __all__ = ["CUT_MODES", "DEFAULT_SHOTS", "ENGINE_OPTIONS", "MAX_SHOTS", "MODES", "check_engine_options",
            "check_mode", "check_shots", "make_gate_engine"]
@@ -50,7 +50,10 @@ def make_gate_engine(vqc: Any, mode: str = "exact", **options: Any):
     ``cut-exact``/``sampled`` plan the cuts for ``max_qubits`` unless a ``plan``
     is given; the modular ansatz defaults to one QPU per module. ``sampled``
     runs on ``pool`` (default: a local Aer sampler seeded by ``seed``) with
-    ``shots`` per sub-experiment and binding (default :data:`DEFAULT_SHOTS`).
+    ``shots`` per sub-experiment and binding (default :data:`DEFAULT_SHOTS`),
+    spread by ``allocation`` (default ``uniform``), with gradients by
+    ``gradient`` (default ``parameter-shift``; ``spsa`` perturbs by
+    ``spsa_perturbation``, default 0.1).
     """
     check_engine_options(mode, options)
     if mode == "exact":
@@ -70,4 +73,5 @@ def make_gate_engine(vqc: Any, mode: str = "exact", **options: Any):
     from .gate_engines import SampledGateEngine
 
     shots = check_shots(options["shots"]) if options.get("shots") is not None else DEFAULT_SHOTS
-    return SampledGateEngine(vqc, plan, pool=options.get("pool"), shots=shots, seed=options.get("seed"))
+    extra = {k: options[k] for k in ("allocation", "gradient", "spsa_perturbation") if options.get(k) is not None}
+    return SampledGateEngine(vqc, plan, pool=options.get("pool"), shots=shots, seed=options.get("seed"), **extra)

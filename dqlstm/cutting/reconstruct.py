@@ -332,29 +332,34 @@ class CutReconstructor:
     def _group_term_stats(
         self, group: _GroupLayout, obs: list[np.ndarray], qpd: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(D, *shape, n_masks)`` means and variances of one group over all classes."""
-        shape_set = {a.shape[:-1] for a in obs} | {a.shape[:-1] for a in qpd}
-        if len(shape_set) != 1:
+        """``(D, *shape, n_masks)`` means and variances of one group over all classes.
+
+        Classes may have different shot counts (shot allocation): classes with
+        equal counts are evaluated together, each variance uses its own count.
+        """
+        shape_set = {a.shape[:-2] for a in obs} | {a.shape[:-2] for a in qpd}
+        if len(shape_set) != 1 or any(o.shape[-2] != q.shape[-2] for o, q in zip(obs, qpd)):
             raise ValueError(
-                "sub-experiment results differ in binding shape or shot count: "
-                f"{sorted(shape_set)}; run every sub-experiment with the same bindings and shots"
+                "sub-experiment results differ in binding shape (or a result's registers in shot "
+                f"count): {sorted(shape_set)}; run every sub-experiment with the same bindings"
             )
-        lead_shots = shape_set.pop()
-        shots = lead_shots[-1]
-        if shots < 1:
+        lead = shape_set.pop()
+        counts = np.array([o.shape[-2] for o in obs], dtype=np.int64)
+        if np.any(counts < 1):
             raise ValueError("sub-experiment results contain no shots")
-        per_term = max(1, int(np.prod(lead_shots, dtype=np.int64)))
-        chunk = max(1, _CHUNK_SHOTS // per_term)
-        means = []
-        for start in range(0, len(obs), chunk):
-            stop = start + chunk
-            means.append(
-                _group_means(
-                    group, _stack_right_aligned(obs[start:stop]), _stack_right_aligned(qpd[start:stop])
+        mean = np.empty((len(obs), *lead, len(group.masks)))
+        var = np.empty_like(mean)
+        for shots in np.unique(counts):
+            which = np.flatnonzero(counts == shots)
+            per_term = max(1, int(np.prod(lead, dtype=np.int64)) * int(shots))
+            chunk = max(1, _CHUNK_SHOTS // per_term)
+            for start in range(0, len(which), chunk):
+                idx = which[start : start + chunk]
+                mean[idx] = _group_means(
+                    group, _stack_right_aligned([obs[i] for i in idx]), _stack_right_aligned([qpd[i] for i in idx])
                 )
-            )
-        mean = np.concatenate(means) if len(means) > 1 else means[0]
-        var = (1.0 - mean**2) / (shots - 1) if shots > 1 else np.full_like(mean, np.inf)
+            m = mean[which]
+            var[which] = (1.0 - m**2) / (shots - 1) if shots > 1 else np.full_like(m, np.inf)
         return mean, var
 
     def estimates(self, results: Mapping[Hashable, Sequence[Any]]) -> dict[Hashable, FragmentEstimates]:

@@ -33,6 +33,20 @@ sub-experiment, bindings of shape ``(2, P_f, B)``) and the other fragments'
 results of the unshifted run are reused (:meth:`CutReconstructor.shift_gradient`);
 only the shifted fragment's distinct circuits run again.
 
+SPSA. With ``gradient="spsa"`` the Jacobian is instead the simultaneous-
+perturbation estimate of :mod:`.spsa`: every distinct circuit of every
+fragment runs once at :math:`\theta + c_k\Delta` and once at
+:math:`\theta - c_k\Delta` per binding (one PUB per circuit, bindings
+``(2, B, P_sub)``), whatever the number of parameters; :math:`k` is
+:attr:`SampledCutExecutor.spsa_step` (the gate engine counts optimiser steps).
+
+Shots. ``allocation`` (:mod:`.allocation`) spreads the total ``shots x
+distinct circuits`` of a binding over the circuits: ``uniform`` (``shots``
+each), ``weighted`` (by class weight) or ``adaptive`` (by each class's share of
+the variance in the latest forward run); shifted and perturbed runs use
+the allocation of the latest forward run. Standard errors use each circuit's
+own shot count.
+
 Cut gates must not carry parameters: their QPD is fixed at template time.
 
 Observables. Each observable (a Pauli string or a :class:`SparsePauliOp`) gives
@@ -65,6 +79,7 @@ from qiskit_addon_cutting.utils.observable_grouping import ObservableCollection
 
 from dqlstm.choices import DEFAULT_SHOTS
 
+from .allocation import ShotAllocator, class_weights
 from .dedup import FragmentTerms, fragment_terms
 from .guard import (
     DEFAULT_MAX_SUBEXPERIMENTS,
@@ -78,6 +93,7 @@ from .guard import (
     count_subexperiments,
 )
 from .reconstruct import CutReconstructor, FragmentEstimates
+from .spsa import check_gradient, check_perturbation, perturbation, rademacher
 
 __all__ = [
     "ExecutionCost",
@@ -134,6 +150,10 @@ class _LocalAerSampler:
         self._seed = int(seed) if seed is not None else random.SystemRandom().randrange(1, 2**31)
         self._draws: dict[str, int] = {}
 
+    @property
+    def seed(self) -> int:
+        return self._seed
+
     def run(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> list[Any]:
         from backends import as_pub
         from backends.pool import draw_seed
@@ -151,12 +171,14 @@ class ExecutionCost:
     """What one call cost on the QPUs.
 
     Attributes:
-        shots_per_subexperiment: shots per PUB and binding.
+        shots_per_subexperiment: shots per PUB and binding under ``uniform``
+            allocation (the average otherwise: the total is the same).
         num_subexperiments: distinct sub-experiment circuits of the template
             (all fragments), the ones that run.
         num_pubs: PUBs submitted.
         num_circuits_executed: bound circuits run (sum over PUBs of their bindings).
-        total_shots: ``num_circuits_executed * shots_per_subexperiment``.
+        total_shots: shots executed: the sum over PUBs of bindings x the PUB's shots
+            (``num_circuits_executed * shots_per_subexperiment`` under ``uniform``).
         sampling_overhead: :math:`\\prod_{cuts} (\\sum_i |c_i|)^2` of the QPD.
         num_subexperiments_listed: sub-experiments qiskit-addon-cutting listed
             (QPD terms x observable groups per fragment, duplicates included).
@@ -204,12 +226,12 @@ class SampledValues:
 
 @dataclass(frozen=True)
 class SampledJacobian:
-    """Parameter-shift Jacobian from sampled runs.
+    """Parameter-shift or SPSA Jacobian from sampled runs.
 
     Attributes:
         jacobian: ``(B, n_observables, P)``, ``d value[b, o] / d parameter_values[b, p]``.
-        stderr: same shape, standard errors.
-        cost: shifted runs (plus the unshifted run if it was not given).
+        stderr: same shape, standard errors (SPSA: of the shot noise given the direction).
+        cost: shifted or perturbed runs (plus, parameter shift, the unshifted run if it was not given).
     """
 
     jacobian: np.ndarray
@@ -258,6 +280,11 @@ class SampledCutExecutor:
         deduplicate: run identical sub-experiments once (default). ``False``
             runs every listed one as an independent draw (the reference
             behaviour, twice or more the shots).
+        allocation: ``uniform`` | ``weighted`` | ``adaptive`` shots across the
+            distinct circuits (:mod:`.allocation`), same total.
+        gradient: ``parameter-shift`` (fragment-local, exact up to shot
+            noise) | ``spsa`` (:mod:`.spsa`: 2 evaluations per binding).
+        spsa_perturbation: :math:`c` of :math:`c_k = c/(k+1)^{0.101}` (radians).
 
     Attributes:
         parameters: ``circuit.parameters``, the column order of ``parameter_values``.
@@ -274,6 +301,9 @@ class SampledCutExecutor:
         sampling_overhead, num_cuts: of the QPD.
         predicted: the sub-experiment count predicted before generating.
         last_values: the latest :meth:`run` result.
+        allocator: the :class:`.allocation.ShotAllocator` (adaptive state in ``score``).
+        spsa_step: optimiser step :math:`k` of the SPSA schedule (set by the caller).
+        spsa_draws: SPSA Jacobians drawn so far (part of the directions' seeds).
     """
 
     @classmethod
@@ -303,12 +333,19 @@ class SampledCutExecutor:
         max_subexperiments: int | None = DEFAULT_MAX_SUBEXPERIMENTS,
         max_total_shots: int | None = DEFAULT_MAX_TOTAL_SHOTS,
         deduplicate: bool = True,
+        allocation: str = "uniform",
+        gradient: str = "parameter-shift",
+        spsa_perturbation: float = 0.1,
     ) -> None:
         if not isinstance(circuit, QuantumCircuit):
             raise ValueError(f"circuit must be a QuantumCircuit, got {type(circuit).__name__}")
         if circuit.num_clbits or circuit.cregs:
             raise ValueError("circuit has classical bits; pass it without measurements")
         self.shots = check_shots(shots)
+        self.gradient = check_gradient(gradient)
+        self.spsa_perturbation = check_perturbation(spsa_perturbation)
+        self.spsa_step = 0
+        self.spsa_draws = 0
         self.max_subexperiments = check_limit(max_subexperiments, "max_subexperiments")
         self.max_total_shots = check_limit(max_total_shots, "max_total_shots")
         self.circuit = circuit
@@ -401,6 +438,17 @@ class SampledCutExecutor:
             )
         widest = max((c.num_qubits for f in self.fragments for c in f.subexperiments), default=1)
         self.pool: PubRunner = pool if pool is not None else _LocalAerSampler(seed, widest)
+        pool_seed = getattr(self.pool, "seed", None)
+        self.spsa_seed = int(pool_seed) if isinstance(pool_seed, (int, np.integer)) else 0
+        weights, classes, offset = [], [], 0
+        for index, frag in enumerate(self.fragments):  # fragments follow the reconstructor's labels
+            w = class_weights(self.reconstructor.merged, index)
+            groups = frag.terms.num_groups
+            weights.append(np.repeat(w, groups))
+            classes.append(offset + np.repeat(np.arange(len(w)), groups))
+            offset += len(w)
+        self.allocator = ShotAllocator(allocation, self.shots, np.concatenate(weights), np.concatenate(classes))
+        self._circuit_shots = self.allocator.shots_per_circuit()
         self.last_values: SampledValues | None = None
         self.total_cost: ExecutionCost = self._cost([])  # everything executed so far (runs + shifts)
 
@@ -425,6 +473,32 @@ class SampledCutExecutor:
         return sum(f.terms.num_listed for f in self.fragments)
 
     @property
+    def allocation(self) -> str:
+        return self.allocator.allocation
+
+    def circuit_shots(self) -> dict[Hashable, np.ndarray]:
+        """Per fragment, the shots of each distinct circuit (class-major) in the next run."""
+        out, start = {}, 0
+        for frag in self.fragments:
+            out[frag.label] = self._circuit_shots[start : start + len(frag.subexperiments)].copy()
+            start += len(frag.subexperiments)
+        return out
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What a resumed run needs to continue bit-identically: adaptive scores, SPSA counters."""
+        return {
+            "score": self.allocator.state(),
+            "spsa": np.array([self.spsa_step, self.spsa_draws], dtype=np.float64),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state` (counters are rounded: averaged states may hold fractions)."""
+        self.allocator.load_state(np.asarray(state["score"]))
+        step, draws = (round(float(x)) for x in np.asarray(state["spsa"], dtype=np.float64).reshape(2))
+        self.spsa_step, self.spsa_draws = step, draws
+        self._circuit_shots = self.allocator.shots_per_circuit()
+
+    @property
     def fragment_labels(self) -> tuple[Hashable, ...]:
         return tuple(f.label for f in self.fragments)
 
@@ -442,18 +516,15 @@ class SampledCutExecutor:
                 ``circuit.parameters`` order.
         """
         values = check_parameter_values(parameter_values, self.num_parameters)
+        self._circuit_shots = shots = self.allocator.shots_per_circuit()
         pubs = [
-            (circ, values[:, cols], self.shots)
-            for frag in self.fragments
-            for circ, cols in zip(frag.subexperiments, frag.columns)
+            (circ, values[:, cols], int(n))
+            for (circ, cols), n in zip(self._circuits(), shots)
         ]
         check_total_shots(_shots_of(pubs), self.max_total_shots, "this run")
         results = run_pubs(self.pool, pubs)
-        by_label, start = {}, 0
-        for frag in self.fragments:
-            by_label[frag.label] = results[start : start + len(frag.subexperiments)]
-            start += len(frag.subexperiments)
-        estimates = self.reconstructor.estimates(by_label)
+        estimates = self.reconstructor.estimates(self._by_label(results))
+        self._observe(estimates, shots)
         rec = self.reconstructor.combine(estimates)
         out = SampledValues(
             values=rec.values @ self.term_weights.T,
@@ -466,14 +537,17 @@ class SampledCutExecutor:
         return out
 
     def jacobian(self, parameter_values: Any, base: SampledValues | None = None) -> SampledJacobian:
-        """Fragment-local parameter-shift Jacobian ``(B, n_observables, P)``.
+        """Jacobian ``(B, n_observables, P)``: fragment-local parameter shift, or SPSA (``gradient``).
 
         Args:
             parameter_values: ``(B, P)`` bindings.
             base: the :meth:`run` result at these bindings, whose fragment
-                estimates are reused; run here if not given.
+                estimates the parameter shift reuses (run here if not given);
+                SPSA does not need it.
         """
         values = check_parameter_values(parameter_values, self.num_parameters)
+        if self.gradient == "spsa":
+            return self._spsa_jacobian(values)
         if base is None:
             base = self.run(values)
             cost: ExecutionCost | None = base.cost
@@ -485,12 +559,13 @@ class SampledCutExecutor:
             cost = None
         num_b = values.shape[0]
         pubs, spans = [], []
+        shots = self.circuit_shots()
         for frag in self.fragments:
             if frag.parameters.size == 0:
                 continue
             start = len(pubs)
-            for circ, cols in zip(frag.subexperiments, frag.columns):
-                pubs.append((circ, _shifted_bindings(values, cols, frag.parameters), self.shots))
+            for circ, cols, n in zip(frag.subexperiments, frag.columns, shots[frag.label]):
+                pubs.append((circ, _shifted_bindings(values, cols, frag.parameters), int(n)))
             spans.append((frag, start, len(pubs)))
         jac = np.zeros((num_b, self.reconstructor.num_paulis, self.num_parameters))
         var = np.zeros_like(jac)
@@ -514,7 +589,54 @@ class SampledCutExecutor:
             cost=cost,
         )
 
+    def _spsa_jacobian(self, values: np.ndarray) -> SampledJacobian:
+        """SPSA (:mod:`.spsa`): all circuits at ``values +- c_k Delta``, one PUB per circuit."""
+        c = perturbation(self.spsa_perturbation, self.spsa_step)
+        delta = rademacher(self.spsa_seed, self.spsa_draws, values)
+        self.spsa_draws += 1
+        both = np.stack([values + c * delta, values - c * delta])  # (2, B, P)
+        pubs = [(circ, both[:, :, cols], int(n)) for (circ, cols), n in zip(self._circuits(), self._circuit_shots)]
+        check_total_shots(_shots_of(pubs), self.max_total_shots, "this SPSA run")
+        results = run_pubs(self.pool, pubs)
+        rec = self.reconstructor.combine(self.reconstructor.estimates(self._by_label(results)))
+        slope = (rec.values[0] - rec.values[1]) / (2 * c)  # (B, n_paulis)
+        slope_std = np.sqrt(rec.stderr[0] ** 2 + rec.stderr[1] ** 2) / (2 * c)
+        w = self.term_weights
+        obs_slope = slope @ w.T  # (B, n_obs)
+        obs_std = slope_std @ np.abs(w).T
+        return SampledJacobian(
+            jacobian=obs_slope[:, :, None] * delta[:, None, :],
+            stderr=np.broadcast_to(obs_std[:, :, None], (*obs_std.shape, delta.shape[1])).copy(),
+            cost=self._cost(pubs),
+        )
+
     # -- helpers ---------------------------------------------------------------
+
+    def _circuits(self) -> list[tuple[QuantumCircuit, np.ndarray]]:
+        """Every distinct circuit with its parameter columns, in PUB order."""
+        return [pair for frag in self.fragments for pair in zip(frag.subexperiments, frag.columns)]
+
+    def _by_label(self, results: list[Any]) -> dict[Hashable, list[Any]]:
+        by_label, start = {}, 0
+        for frag in self.fragments:
+            by_label[frag.label] = results[start : start + len(frag.subexperiments)]
+            start += len(frag.subexperiments)
+        return by_label
+
+    def _observe(self, estimates: dict[Hashable, FragmentEstimates], shots: np.ndarray) -> None:
+        """Feed a forward run's class estimates and sensitivities to the adaptive allocation."""
+        if self.allocation != "adaptive":
+            return
+        means = [estimates[frag.label].mean for frag in self.fragments]
+        sens = self.reconstructor.merged.sensitivities(means)
+        a_all, m_all, counts, start = [], [], [], 0
+        for frag, mean, a in zip(self.fragments, means, sens):
+            n = shots[start : start + len(frag.subexperiments)].reshape(-1, frag.terms.num_groups)
+            start += len(frag.subexperiments)
+            a_all.extend(a)
+            m_all.extend(mean)
+            counts.extend(n.mean(axis=1))
+        self.allocator.observe(a_all, m_all, counts)
 
     def _cost(self, pubs: list[tuple[QuantumCircuit, np.ndarray, int]]) -> ExecutionCost:
         circuits = sum(int(np.prod(v.shape[:-1])) for _, v, _ in pubs)
@@ -523,7 +645,7 @@ class SampledCutExecutor:
             num_subexperiments=self.num_subexperiments,
             num_pubs=len(pubs),
             num_circuits_executed=circuits,
-            total_shots=circuits * self.shots,
+            total_shots=_shots_of(pubs),
             sampling_overhead=self.sampling_overhead,
             num_subexperiments_listed=self.num_subexperiments_listed,
         )
