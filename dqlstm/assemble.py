@@ -22,7 +22,8 @@ from dqlstm.config import SCHEMA
 from dqlstm.models.classifier import SequenceClassifier
 from dqlstm.models.regressor import SequenceRegressor
 
-ENGINE_KEYS = ("max_qubits", "shots")  # [model] keys that are engine options of the cutting modes
+# [model] keys that are engine options of the cutting modes
+ENGINE_KEYS = ("max_qubits", "shots", "allocation", "gradient", "spsa_perturbation")
 
 
 def model_settings(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
