@@ -30,7 +30,7 @@ CELLS = (
 INITS = ("uniform", "small-normal")  # QLSTM weights: U[0, 2 pi) | 0.01 * N(0, 1) (Chen et al. 2020)
 ALLOCATIONS = ("uniform", "weighted", "adaptive")  # shots across the QPD terms of an estimate
 GRADIENTS = ("parameter-shift", "spsa")  # sampled mode's gradient estimator
-PARTITIONS = ("contiguous", "interleaved")  # federated client shards
+PARTITIONS = ("contiguous", "interleaved", "label-skew")  # federated client shards (label-skew: Dirichlet)
 OPTIMIZER_STATES = (
     "reset",
     "keep",

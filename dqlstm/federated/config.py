@@ -11,7 +11,8 @@ Sections and keys (defaults in brackets)::
     [train]     optimizer ["rmsprop"], lr [0.01], batch_size [10], threads [1]
                 (local training of every client)
     [federated] clients [10], fraction [1.0] in (0, 1], rounds [10], local_epochs [1],
-                partition ["contiguous"] in contiguous|interleaved, seed [0],
+                partition ["contiguous"] in contiguous|interleaved|label-skew, seed [0],
+                alpha [0.5] (label-skew only: Dirichlet concentration over clients per class),
                 optimizer_state ["reset"] in reset|keep
     [qpus]      as for ``dqlstm train``; [run] out
 """
@@ -58,6 +59,8 @@ def _divides_features(v: Any) -> str | None:
     return None
 
 
+DEFAULT_ALPHA = 0.5  # label-skew: strongly non-i.i.d. shards (Hsu, Qi, Brown 2019 use 0.05-100)
+
 TABULAR_KEYS = {
     "susy": ("events", "test_fraction", "steps", "seed"),
     "susy-csv": ("path", "max_rows", "test_fraction", "steps"),
@@ -81,6 +84,7 @@ FEDERATED_SCHEMA: dict[str, dict[str, Key]] = {
         "rounds": Key(int, 10, check=non_negative),
         "local_epochs": Key(int, 1, check=positive),
         "partition": Key(str, "contiguous", choices=PARTITIONS),
+        "alpha": Key(float, None, check=positive),  # label-skew only (default DEFAULT_ALPHA)
         "seed": Key(int, 0, check=non_negative),
         "optimizer_state": Key(str, "reset", choices=OPTIMIZER_STATES),
     },
@@ -145,10 +149,19 @@ def resolve_federated_config(
         elif section != "data":
             resolved[section] = _defaults(section, given)
     resolved["model"] = resolve_model_keys(resolved["model"])
+    fed = resolved["federated"]
+    if fed["partition"] == "label-skew":
+        fed.setdefault("alpha", DEFAULT_ALPHA)
+    elif "alpha" in fed:
+        raise ConfigError(
+            f"{source}: [federated] alpha applies to partition = 'label-skew' only, not {fed['partition']!r}"
+        )
     resolved["data"] = _resolve_data(cfg.get("data", {}), resolved["federated"]["seed"], source)
     return {s: resolved[s] for s in FEDERATED_SCHEMA}
 
 
-def load_federated_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def load_federated_config(
+    path: str | Path, overrides: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Read, validate and resolve a federated TOML config file."""
     return resolve_federated_config(read_toml(path), overrides, source=str(path))

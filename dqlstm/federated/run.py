@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from dqlstm.assemble import open_pool
 from dqlstm.cost import add_costs, models_cut_info
-from dqlstm.federated.partition import partition_indices
+from dqlstm.federated.partition import label_fractions, partition_indices
 from dqlstm.federated.plots import plot_rounds
 from dqlstm.federated.server import Client, FederatedServer, LocalTraining
 from dqlstm.federated.tasks import FederatedTask, load_task
@@ -61,6 +62,23 @@ def _scores(task: FederatedTask, tensors: tuple[torch.Tensor, ...]) -> Any:
     return evaluate
 
 
+def client_shards(cfg: Mapping[str, Any], task: FederatedTask) -> list[Any]:
+    """Training-sample indices of every client (label-skew draws from ``federated.seed``)."""
+    fed = cfg["federated"]
+    if fed["partition"] != "label-skew":
+        return partition_indices(task.num_train, int(fed["clients"]), fed["partition"])
+    if task.kind != "classification":
+        raise ValueError(f"partition 'label-skew' needs class labels; task {task.name!r} is a regression")
+    return partition_indices(
+        task.num_train,
+        int(fed["clients"]),
+        "label-skew",
+        labels=task.y_train[:, 0],
+        alpha=float(fed["alpha"]),
+        seed=int(fed["seed"]),
+    )
+
+
 def build_federation(cfg: Mapping[str, Any], task: FederatedTask, pool: Any = None) -> FederatedServer:
     """Clients (shards of the training set) and the server described by a resolved config;
     every model runs on ``pool`` (see :func:`dqlstm.assemble.open_pool`)."""
@@ -68,8 +86,10 @@ def build_federation(cfg: Mapping[str, Any], task: FederatedTask, pool: Any = No
     seed = int(fed["seed"])
     probe = task.build_model(cfg["model"], seed, pool)
     dtype = next(probe.parameters()).dtype
-    tensors = tuple(torch.as_tensor(a, dtype=dtype) for a in (task.x_train, task.y_train, task.x_test, task.y_test))
-    shards = partition_indices(task.num_train, int(fed["clients"]), fed["partition"])
+    tensors = tuple(
+        torch.as_tensor(a, dtype=dtype) for a in (task.x_train, task.y_train, task.x_test, task.y_test)
+    )
+    shards = client_shards(cfg, task)
     clients = [Client(k, tensors[0][idx], tensors[1][idx]) for k, idx in enumerate(shards)]
     local = LocalTraining(
         optimizer=train["optimizer"],
@@ -85,6 +105,16 @@ def build_federation(cfg: Mapping[str, Any], task: FederatedTask, pool: Any = No
         return built.pop() if built else task.build_model(cfg["model"], seed, pool)
 
     return FederatedServer(build, clients, local, float(fed["fraction"]), seed, _scores(task, tensors))
+
+
+def _client_info(server: FederatedServer, task: FederatedTask) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"client": c.client_id, "num_samples": c.num_samples} for c in server.clients
+    ]
+    if task.kind == "classification":
+        for row, c in zip(rows, server.clients):
+            row["signal_fraction"] = label_fractions([np.arange(c.num_samples)], c.y.numpy())[0]
+    return rows
 
 
 def run_federated(
@@ -126,7 +156,7 @@ def _run(
         "cut": models_cut_info([model, server.worker]),  # clients train on the worker
         "model": {"kind": cfg["model"]["kind"], "class": type(model).__name__},
         "task": {"kind": task.kind, **task.info},
-        "clients": [{"client": c.client_id, "num_samples": c.num_samples} for c in server.clients],
+        "clients": _client_info(server, task),
         "finished": False,
         "provenance": [provenance()],  # one entry per process that ran this federation
     }
@@ -145,7 +175,9 @@ def _run(
         metrics["provenance"] = checkpoint["metrics"].get("provenance", []) + metrics["provenance"]
     total = int(fed["rounds"])
     if start > total:
-        raise ValueError(f"{out} already ran {start} rounds; cannot resume to fewer (federated.rounds = {total})")
+        raise ValueError(
+            f"{out} already ran {start} rounds; cannot resume to fewer (federated.rounds = {total})"
+        )
     # Data, clients and models are built: only now touch the folder (a bad config leaves no trace).
     folder.prepare(cfg)
     if checkpoint is None:
