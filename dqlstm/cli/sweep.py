@@ -14,9 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "sweep",
         help="cut cost (fragments, cuts, sampling overhead, sub-experiments, shots, wall time) vs qubit count",
         description=(
-            "Plan every ansatz family x depth x width x QPU capacity of CONFIG with the partitioner, "
-            "measure cut-exact and sampled forward+backward on the [timing] subset, and write "
-            "sweep.csv, sweep.json, sweep.md and plots to --results."
+            "Plan every ansatz family x depth x width x QPU capacity of CONFIG with the partitioner "
+            "(cuts, sampling overhead, distinct sub-experiments, shots for a target standard error with "
+            "uniform allocation), time cut-exact (exact contraction) and sampled (shots) forward+backward "
+            "on the [timing] subset, measure the sampled estimator's error against Statevector over "
+            "repetitions on the [shots] cases, and write sweep.csv, shots.csv, sweep.json, sweep.md and "
+            "plots to --results."
         ),
     )
     parser.add_argument("config", nargs="?", default=str(DEFAULT_CONFIG), metavar="CONFIG",
@@ -25,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="output folder (default: runs/sweep/<sweep name>; "
                              "the committed tables: experiments/results/sweep/<sweep name>)")
-    parser.add_argument("--no-timing", action="store_true", help="plans only: no wall-time or error measurements")
+    parser.add_argument("--no-timing", action="store_true", help="plans only: no wall-time, error or [shots] measurements")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser

@@ -3,25 +3,49 @@ r"""Cut cost versus qubit count: the partitioner's plans over widths, QPU sizes,
 For every (family, layers, width, QPU capacity) the gate circuit is built with
 ``build_vqc`` and planned with ``partitioner.plan_cuts``; a row records the
 plan (fragments, cuts, total sampling overhead :math:`\kappa = \prod_c
-\gamma_c^2`, sub-experiments of one exact-QPD evaluation) and the shots a
-sampled evaluation needs for a target standard error :math:`\varepsilon`.
+\gamma_c^2`), the sub-experiments qiskit-addon-cutting lists
+(:math:`F\prod_c T_c`) and the distinct ones that run (:math:`M`, merged
+duplicates, :mod:`dqlstm.cutting.dedup`), and the shots a sampled evaluation
+needs for a target standard error :math:`\varepsilon`.
 
-Shots. An uncut estimate of a Pauli expectation value from :math:`N` shots
-has variance :math:`\sigma^2/N` with :math:`\sigma^2 \le 1`. The QPD estimator
-samples terms with weights :math:`\pm\gamma`, :math:`\gamma = \prod_c
-\gamma_c`, so its variance is bounded by :math:`\gamma^2 \sigma^2 / N =
-\kappa\sigma^2/N`. Reaching standard error :math:`\varepsilon` therefore takes
+Shots, for the allocation dqlstm uses (``uniform``: every distinct
+sub-experiment gets the same :math:`N` shots; derivation in
+:mod:`.qpd_variance`). The estimate :math:`Y = \sum_g C_g \prod_f X_{f,d(g,f)}`
+of a :math:`\pm 1` observable has, to first order in :math:`1/N`,
 
-.. math:: N(\varepsilon) = \kappa\,\sigma^2/\varepsilon^2 \le \kappa/\varepsilon^2
+.. math:: \mathrm{Var}\,Y \approx \frac1N \sum_f\sum_d A_{f,d}^2\,\sigma_{f,d}^2
+          \le \frac{\sum_f B_f}{N}, \qquad B_f = \sum_d w_{f,d}^2 = \prod_{c\ni f} s_c(f),
 
-shots in total per observable and parameter binding (``shots_for_target`` uses
-the bound :math:`\sigma^2 = 1`).
+where :math:`\sigma_{f,d}^2 = 1 - \mu_{f,d}^2` is the variance of one shot of
+sub-experiment :math:`(f,d)` and :math:`w_{f,d}` bounds its weight
+(:math:`s = 2` per CX/CZ cut side, 4 / 3 per wire-cut side); exactly,
+:math:`\mathrm{Var}\,Y \le \prod_f (1 + B_f/N) - 1`. ``shots_per_subexperiment``
+is the smallest :math:`N` with that bound :math:`\le \varepsilon^2` and
+``shots_for_target`` :math:`= M N`, the shots of one estimate (per binding and
+observable group). These do not involve :math:`\sigma^2 = 1 - \langle
+O\rangle^2` of the uncut circuit: the fragment variances
+:math:`\sigma_{f,d}^2` stay near 1 even where :math:`\langle O\rangle^2 \to 1`.
 
-On a subset (the ``[timing]`` table) it also measures one forward+backward
-pass of the four LSTM gate circuits on a batch in ``cut-exact`` mode and,
-for plans with few sub-experiments, in ``sampled`` mode (local Aer sampler),
-and the error against the ``exact`` engine where that fits (<= 14 qubits).
-Cases that would not fit are skipped with the reason recorded, never silently.
+``shots_for_target_kappa`` :math:`= \kappa/\varepsilon^2` is the textbook
+count for a scheme dqlstm does *not* run: sampling the joint QPD term by term
+with probability :math:`|c_i|/\gamma`, each shot worth :math:`\pm\gamma`,
+per-shot variance :math:`\kappa - \langle O\rangle^2` (Mitarai & Fujii, New J.
+Phys. 23, 023021 (2021); Piveteau & Sutter, IEEE Trans. Inf. Theory (2024),
+arXiv:2205.00016; Lowe et al., Quantum 7, 934 (2023), arXiv:2207.14734).
+The earlier ``kappa * sigma^2 / eps^2`` understated even that scheme.
+
+On a subset (``[timing]``) it measures one forward+backward pass of the four
+LSTM gate circuits: ``cut-exact`` (exact fragment simulation and tensor
+contraction, autograd backward) and, for plans with at most
+``sampled_max_subexperiments`` distinct sub-experiments, ``sampled`` (shots
+drawn on the local Aer sampler, parameter-shift backward), with the error
+against the ``exact`` engine where that fits (<= 14 qubits).
+
+On the ``[shots]`` cases (1, 2, 3 gate cuts and a wire cut) it measures the
+sampled estimator's error against ``Statevector`` over repetitions and sets it
+against the exact predicted, the self-reported and the bound standard errors
+(:mod:`.shot_error`). Cases that would not fit are skipped with the reason
+recorded, never silently.
 """
 
 from __future__ import annotations
@@ -41,13 +65,22 @@ from dqlstm import progress
 from dqlstm.config import ConfigError
 from dqlstm.provenance import provenance, provenance_note
 from dqlstm.runs import write_json
-from dqlstm.studies.common import markdown_table, read_spec, study_torch_settings, write_csv
+from dqlstm.studies.common import (
+    markdown_table,
+    read_spec,
+    study_torch_settings,
+    write_csv,
+)
+from dqlstm.studies.qpd_variance import kappa_shots, plan_shot_cost
+from dqlstm.studies.shot_error import ShotCase, ShotRow, measure_shot_error
 
 FAMILIES = ("chen2020", "brick", "modular-l0", "modular-l1", "modular-l2", "modular-l3")
 _SWEEP_KEYS = {"name", "qubits", "capacities", "families", "layers", "module_size", "target_stderr"}
 _TIMING_KEYS = {"families", "capacities", "layers", "max_qubits", "batch", "gates", "max_bytes", "time_limit",
                 "exact_max_qubits", "sampled_max_subexperiments", "sampled_shots", "sampled_batch", "enabled"}
-_QUICK_KEYS = _SWEEP_KEYS | {"timing_" + k for k in _TIMING_KEYS}
+_SHOTS_KEYS = {"cases", "shots", "repetitions", "bindings", "seed", "enabled"}
+_CASE_KEYS = {"family", "layers", "qubits", "capacity"}
+_QUICK_KEYS = _SWEEP_KEYS | {"timing_" + k for k in _TIMING_KEYS} | {"shots_" + k for k in _SHOTS_KEYS}
 
 
 def parse_family(family: str) -> tuple[str, int]:
@@ -73,9 +106,21 @@ class TimingSpec:
     max_bytes: float = 5e7  # cut-exact: largest fragment tensor allowed (estimate, bytes)
     time_limit: float = 60.0  # seconds per measurement before it is abandoned
     exact_max_qubits: int = 14
-    sampled_max_subexperiments: int = 8
+    sampled_max_subexperiments: int = 100  # distinct sub-experiments (the ones that run)
     sampled_shots: int = 1000
     sampled_batch: int = 2
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    """The ``[shots]`` error study: cases, shots per distinct sub-experiment, repetitions, bindings."""
+
+    enabled: bool = True
+    cases: tuple[ShotCase, ...] = ()
+    shots: int = 1000
+    repetitions: int = 200
+    bindings: int = 2
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,13 +133,32 @@ class SweepSpec:
     module_size: int = 3
     target_stderr: float = 0.01
     timing: TimingSpec = field(default_factory=TimingSpec)
+    shots: ShotSpec = field(default_factory=ShotSpec)
+
+
+def _shot_spec(path: str | Path, table: dict[str, Any]) -> ShotSpec:
+    cases = []
+    for i, case in enumerate(table.get("cases", [])):
+        if not isinstance(case, dict) or set(case) != _CASE_KEYS:
+            raise ConfigError(f"{path}: [shots] cases[{i}] must be a table with keys {sorted(_CASE_KEYS)}, got {case!r}")
+        parse_family(case["family"])
+        if any(not isinstance(case[k], int) or case[k] < 1 for k in ("layers", "qubits", "capacity")):
+            raise ConfigError(f"{path}: [shots] cases[{i}]: layers, qubits and capacity must be positive integers")
+        cases.append(ShotCase(case["family"], case["layers"], case["qubits"], case["capacity"]))
+    for key in ("shots", "repetitions", "bindings"):
+        value = table.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 2):
+            raise ConfigError(f"{path}: [shots] {key} must be an integer >= 2, got {value!r}")
+    rest = {k: v for k, v in table.items() if k != "cases"}
+    return ShotSpec(cases=tuple(cases), **rest)
 
 
 def load_sweep_spec(path: str | Path, *, quick: bool = False, timing: bool | None = None) -> SweepSpec:
     """Read a sweep TOML (``[sweep]``, ``[timing]``, ``[quick]``); ``quick`` applies ``[quick]``."""
-    raw = read_spec(path, {"sweep": _SWEEP_KEYS, "timing": _TIMING_KEYS, "quick": _QUICK_KEYS})
+    raw = read_spec(path, {"sweep": _SWEEP_KEYS, "timing": _TIMING_KEYS, "shots": _SHOTS_KEYS, "quick": _QUICK_KEYS})
     sweep = dict(raw.get("sweep", {}))
     tim = dict(raw.get("timing", {}))
+    shots = dict(raw.get("shots", {}))
     if quick:
         q = raw.get("quick")
         if not q:
@@ -102,10 +166,13 @@ def load_sweep_spec(path: str | Path, *, quick: bool = False, timing: bool | Non
         for k, v in q.items():
             if k.startswith("timing_"):
                 tim[k[len("timing_"):]] = v
+            elif k.startswith("shots_"):
+                shots[k[len("shots_"):]] = v
             else:
                 sweep[k] = v
-    if timing is not None:
+    if timing is not None:  # --no-timing: plans only, no measurement of any kind
         tim["enabled"] = timing
+        shots["enabled"] = timing and shots.get("enabled", True)
     for key in ("qubits", "capacities", "families", "layers"):
         if not sweep.get(key):
             raise ConfigError(f"{path}: [sweep] {key} must be a non-empty list")
@@ -124,6 +191,7 @@ def load_sweep_spec(path: str | Path, *, quick: bool = False, timing: bool | Non
         qubits=tuple(sweep["qubits"]), capacities=tuple(sweep["capacities"]),
         families=tuple(sweep["families"]), layers=tuple(sweep["layers"]),
         module_size=int(sweep.get("module_size", 3)), target_stderr=eps, timing=tim_spec,
+        shots=_shot_spec(path, shots),
     )
 
 
@@ -143,8 +211,12 @@ class SweepRow:
     num_wire_cuts: int
     sampling_overhead: float
     log10_overhead: float
-    num_subexperiments: int
-    shots_for_target: float
+    num_subexperiments: int  # distinct circuits that run (duplicates merged), one observable group
+    num_subexperiments_listed: int  # qiskit-addon-cutting's listing, F * prod_c T_c
+    weight_sum: float  # sum_f B_f: Var <= weight_sum / N to first order
+    shots_per_subexperiment: int  # N for target_stderr, uniform allocation
+    shots_for_target: float  # M N: shots of one estimate, uniform allocation
+    shots_for_target_kappa: float  # kappa / eps^2: |c|-proportional sampling (not what runs)
     fragment_widths: list[int]
     max_cuts_per_fragment: int
     plan_method: str
@@ -156,6 +228,7 @@ class SweepRow:
     sampled_skip: str | None = None
     sampled_error_vs_exact: float | None = None
     sampled_max_stderr: float | None = None
+    sampled_stderr_bound: float | None = None  # sqrt of the allocation's variance bound at sampled_shots
     exact_skip: str | None = None
 
 
@@ -167,11 +240,7 @@ class SweepResult:
     results_dir: Path
     seconds: float
     files: list[Path] = field(default_factory=list)
-
-
-def shots_for_target(sampling_overhead: float, target_stderr: float, variance_bound: float = 1.0) -> float:
-    """Total shots for standard error ``target_stderr``: ``kappa * sigma^2 / eps^2``."""
-    return sampling_overhead * variance_bound / target_stderr**2
+    shot_rows: list[ShotRow] = field(default_factory=list)
 
 
 def cuts_per_fragment(plan) -> list[int]:
@@ -203,7 +272,7 @@ class _Timeout(Exception):
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
     """Raise :class:`_Timeout` after ``seconds`` (main thread only; else no limit)."""
-    def handler(signum, frame):  # noqa: ARG001
+    def handler(signum, frame):
         raise _Timeout()
 
     try:
@@ -260,8 +329,8 @@ def measure_row(row: SweepRow, vqc, plan, timing: TimingSpec, seed: int = 0) -> 
         except MemoryError as exc:
             row.cut_exact_skip = f"out of memory: {exc}"
 
-    if plan.num_subexperiments > timing.sampled_max_subexperiments:
-        row.sampled_skip = (f"{plan.num_subexperiments} sub-experiments > sampled_max_subexperiments="
+    if row.num_subexperiments > timing.sampled_max_subexperiments:
+        row.sampled_skip = (f"{row.num_subexperiments} distinct sub-experiments > sampled_max_subexperiments="
                             f"{timing.sampled_max_subexperiments} (parameter-shift gradients re-run each one "
                             "twice per fragment parameter)")
         return
@@ -274,6 +343,7 @@ def measure_row(row: SweepRow, vqc, plan, timing: TimingSpec, seed: int = 0) -> 
             out, row.sampled_seconds = _forward_backward(engine, weights, angles[:b])
         stderr = engine.executor.last_values.stderr
         row.sampled_max_stderr = float(stderr.max())
+        row.sampled_stderr_bound = math.sqrt(plan_shot_cost(plan, vqc.circuit).variance_bound(timing.sampled_shots))
         if exact is not None:
             row.sampled_error_vs_exact = float((out - exact[:, :b]).abs().max())
     except _Timeout:
@@ -293,12 +363,16 @@ def plan_row(spec: SweepSpec, family: str, layers: int, n: int, cap: int):
     plan = plan_cuts(vqc.circuit, cap)
     seconds = time.perf_counter() - t0
     counts = cuts_per_fragment(plan)
+    cost = plan_shot_cost(plan, vqc.circuit)
+    n_target = cost.shots_per_subexperiment(spec.target_stderr)
     row = SweepRow(
         family=family, ansatz=ansatz, links=links, layers=layers, n_qubits=n, capacity=cap,
         num_fragments=plan.num_fragments, num_cuts=plan.num_cuts, num_gate_cuts=plan.num_gate_cuts,
         num_wire_cuts=plan.num_wire_cuts, sampling_overhead=plan.sampling_overhead,
-        log10_overhead=math.log10(plan.sampling_overhead), num_subexperiments=plan.num_subexperiments,
-        shots_for_target=shots_for_target(plan.sampling_overhead, spec.target_stderr),
+        log10_overhead=math.log10(plan.sampling_overhead), num_subexperiments=cost.num_subexperiments,
+        num_subexperiments_listed=plan.num_subexperiments, weight_sum=cost.leading,
+        shots_per_subexperiment=n_target, shots_for_target=float(cost.num_subexperiments) * n_target,
+        shots_for_target_kappa=kappa_shots(plan.sampling_overhead, spec.target_stderr),
         fragment_widths=list(plan.fragment_widths), max_cuts_per_fragment=max(counts, default=0),
         plan_method=plan.method, plan_seconds=seconds,
     )
@@ -325,8 +399,10 @@ def _timed(spec: SweepSpec, row: SweepRow) -> bool:
 
 
 def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) -> SweepResult:
-    """Plan (and on the timing subset measure) every combination; write CSV, JSON, markdown and plots."""
-    from dqlstm.studies.plots import plot_overhead, plot_walltime
+    """Plan (and on the timing subset measure) every combination, run the ``[shots]`` cases; write CSV,
+    JSON, markdown and plots."""
+    from dqlstm.studies.plots import plot_overhead
+    from dqlstm.studies.sweep_plots import plot_shot_errors, plot_walltime
 
     results = Path(results_dir)
     combos = [(f, l, n, c) for f in spec.families for l in spec.layers for n in spec.qubits for c in spec.capacities]
@@ -358,6 +434,7 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) 
                     line = (f"{what} ({len(rows)} planned, {len(skipped)} skipped, "
                             f"{progress.duration(time.perf_counter() - t0)})")
                 bar.advance(line=line)
+        shot_rows = run_shot_cases(spec, quiet=quiet)
     seconds = time.perf_counter() - t0
     results.mkdir(parents=True, exist_ok=True)
     dicts = [asdict(r) for r in rows]
@@ -367,20 +444,54 @@ def run_sweep(spec: SweepSpec, results_dir: str | Path, *, quiet: bool = False) 
         write_json(results / "sweep.json", {
             "provenance": provenance(),
             "spec": asdict(spec),
-            "shots_formula": "shots_for_target = sampling_overhead * sigma^2 / target_stderr^2 with sigma^2 <= 1",
+            "shots_formula": SHOTS_FORMULA,
+            "shot_rows": [asdict(r) for r in shot_rows],
             "rows": dicts, "skipped": skipped, "capacity_gaps": capacity_gaps(rows), "seconds": seconds,
         }, indent=None),  # thousands of rows: compact
     ]
-    (results / "sweep.md").write_text(render_markdown(spec, rows, seconds) + provenance_note())
+    if shot_rows:
+        files.append(write_csv(results / "shots.csv", [asdict(r) for r in shot_rows], list(ShotRow.__dataclass_fields__)))
+        files.append(plot_shot_errors(results / "shot_error.png", shot_rows, spec.target_stderr))
+    (results / "sweep.md").write_text(render_markdown(spec, rows, seconds, shot_rows) + provenance_note())
     files.append(results / "sweep.md")
     plot_layers = 2 if 2 in spec.layers else spec.layers[0]
     files.append(plot_overhead(results / "overhead_vs_qubits.png", dicts, spec.families, plot_layers))
     if any(r.cut_exact_seconds is not None or r.sampled_seconds is not None for r in rows):
         t = spec.timing
-        files.append(plot_walltime(
-            results / "walltime_vs_qubits.png", dicts, spec.families,
-            f"{t.gates} gates x batch {t.batch}; sampled: batch {t.sampled_batch}, {t.sampled_shots} shots, local Aer"))
-    return SweepResult(spec, rows, skipped, results, seconds, files)
+        files.append(plot_walltime(results / "walltime_vs_qubits.png", dicts, t))
+    return SweepResult(spec, rows, skipped, results, seconds, files, shot_rows)
+
+
+SHOTS_FORMULA = (
+    "uniform allocation, N shots per distinct sub-experiment: Var <= prod_f (1 + B_f/N) - 1 ~ sum_f B_f / N "
+    "(weight_sum); shots_per_subexperiment = smallest N with bound <= target_stderr^2; shots_for_target = "
+    "num_subexperiments * N; shots_for_target_kappa = kappa / target_stderr^2 (|c|-proportional term sampling, "
+    "per-shot variance kappa - <O>^2; not what runs)"
+)
+
+
+def run_shot_cases(spec: SweepSpec, *, quiet: bool = False) -> list[ShotRow]:
+    """The ``[shots]`` error study (:mod:`.shot_error`), one row per case."""
+    from dqlstm.circuits import build_vqc
+    from partitioner import plan_cuts
+
+    s = spec.shots
+    if not (s.enabled and s.cases):
+        return []
+    out = []
+    with progress.Progress(len(s.cases), label="sweep: shots", desc="shot error", unit="case", quiet=quiet) as bar:
+        for case in s.cases:
+            bar.show(f"{case.family} L{case.layers} n={case.n_qubits} QPU={case.capacity}")
+            ansatz, links = parse_family(case.family)
+            kwargs = {"module_size": spec.module_size, "links": links} if ansatz == "modular" else {}
+            vqc = build_vqc(ansatz, case.n_qubits, case.layers, **kwargs)
+            plan = plan_cuts(vqc.circuit, case.capacity)
+            r = measure_shot_error(case, vqc, plan, shots=s.shots, repetitions=s.repetitions,
+                                   bindings=s.bindings, seed=s.seed)
+            out.append(r)
+            bar.advance(line=f"{case.family} n={case.n_qubits} QPU={case.capacity}: {r.num_cuts} cuts, RMS error "
+                             f"{r.measured_rms_error:.3g} vs predicted {r.predicted_rms_stderr:.3g} ({r.seconds:.0f} s)")
+    return out
 
 
 def capacity_gaps(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
@@ -407,14 +518,19 @@ def capacity_gaps(rows: Sequence[SweepRow]) -> list[dict[str, Any]]:
     return gaps
 
 
-def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float) -> str:
+def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float,
+                    shot_rows: Sequence[ShotRow] = ()) -> str:
     """A readable extract: the largest width per (family, capacity) at the plotted depth, and the timed rows."""
     layers = 2 if 2 in spec.layers else spec.layers[0]
     lines = [
         f"# Cut-cost sweep `{spec.name}`",
         "",
-        f"{len(rows)} plans in {seconds / 60:.1f} min. Shots for standard error ε = {spec.target_stderr:g}: "
-        "N = κ σ² / ε² with σ² ≤ 1 (κ = total sampling overhead). Full data: `sweep.csv` / `sweep.json`.",
+        (f"{len(rows)} plans in {seconds / 60:.1f} min. κ = total sampling overhead; M = distinct sub-experiments "
+        "(duplicates merged, the ones that run). Shots for standard error "
+        f"ε = {spec.target_stderr:g} with the allocation used (uniform: N shots per distinct sub-experiment): "
+        "N = smallest with ∏_f(1 + B_f/N) − 1 ≤ ε² (≈ Σ_f B_f / ε²), M·N per estimate; κ/ε² is the count for "
+        "|c|-proportional term sampling, which dqlstm does not run (formulas: `dqlstm/studies/qpd_variance.py`). "
+        "Full data: `sweep.csv` / `sweep.json`."),
         "",
         f"## Overhead at {layers} layers (every width; rows = family, capacity)",
         "",
@@ -434,10 +550,24 @@ def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float) -
     lines.append("Cell: κ (cuts). Empty: width not a multiple of the module size.")
     lines.append("")
     lines.append(markdown_table(table, [("family", "family"), ("capacity", "QPU")] + [(str(n), f"{n}q") for n in widths]))
+    shots_table = []
+    for fam in spec.families:
+        for cap in caps:
+            cells = {r.n_qubits: r for r in rows if r.family == fam and r.capacity == cap and r.layers == layers}
+            if cells:
+                entry = {"family": fam, "capacity": cap}
+                for n in widths:
+                    r = cells.get(n)
+                    entry[str(n)] = "" if r is None else f"{r.num_subexperiments:.2g} / {r.shots_for_target:.1g}"
+                shots_table.append(entry)
+    lines += ["", f"## Sub-experiments and shots at {layers} layers", "",
+              f"Cell: M / M·N (shots of one estimate at ε = {spec.target_stderr:g}, uniform allocation).", "",
+              markdown_table(shots_table, [("family", "family"), ("capacity", "QPU")]
+                             + [(str(n), f"{n}q") for n in widths])]
     gaps = capacity_gaps(rows)
     lines += ["", "## Plans costlier than a smaller QPU's plan", "",
-              f"{len(gaps)} of {len(rows)} plans have a higher κ than the plan found for a smaller capacity of the "
-              "same circuit (whose fragments would also fit): the partitioner's heuristic missed a cheaper plan there."]
+              (f"{len(gaps)} of {len(rows)} plans have a higher κ than the plan found for a smaller capacity of the "
+              "same circuit (whose fragments would also fit): the partitioner's heuristic missed a cheaper plan there.")]
     if gaps:
         worst = sorted(gaps, key=lambda g: g["smaller_log10_overhead"] - g["log10_overhead"])[:12]
         lines += ["", markdown_table([{**g, "k": f"1e{g['log10_overhead']:.1f}",
@@ -454,10 +584,36 @@ def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float) -
             "ce": f"{r.cut_exact_seconds:.3g}" if r.cut_exact_seconds is not None else f"skipped: {r.cut_exact_skip}",
             "ce_err": f"{r.cut_exact_error_vs_exact:.1e}" if r.cut_exact_error_vs_exact is not None else "-",
             "sa": f"{r.sampled_seconds:.3g}" if r.sampled_seconds is not None else "-",
-            "sa_err": (f"{r.sampled_error_vs_exact:.2g} (stderr ≤ {r.sampled_max_stderr:.2g})"
-                       if r.sampled_error_vs_exact is not None else "-"),
+            "m": r.num_subexperiments,
+            "sa_err": (f"{r.sampled_error_vs_exact:.2g} (stderr ≤ {r.sampled_max_stderr:.2g}, "
+                       f"bound {r.sampled_stderr_bound:.2g})" if r.sampled_error_vs_exact is not None else "-"),
         } for r in timed], [("family", "family"), ("layers", "layers"), ("n", "qubits"), ("cap", "QPU"),
                             ("cuts", "cuts"), ("k", "max cuts on one fragment"),
-                            ("ce", "cut-exact s"), ("ce_err", "cut-exact max error vs exact"),
+                            ("ce", "cut-exact s"), ("ce_err", "cut-exact max error vs exact"), ("m", "M"),
                             ("sa", "sampled s"), ("sa_err", "sampled max error vs exact")]))
+        lines += ["", ("cut-exact: exact fragment simulation and contraction, autograd backward "
+                  f"({spec.timing.gates} gates x batch {spec.timing.batch}); sampled: shots on the local Aer sampler, "
+                  f"parameter-shift backward ({spec.timing.gates} gates x batch {spec.timing.sampled_batch}, "
+                  f"{spec.timing.sampled_shots} shots per distinct sub-experiment). One draw each: the error "
+                  "columns are single draws, see the shot-error table for statistics.")]
+    if shot_rows:
+        lines += ["", "## Sampled estimator error vs prediction (`shots.csv`)", "",
+                  (f"{shot_rows[0].shots} shots per distinct sub-experiment, {shot_rows[0].repetitions} repetitions x "
+                  f"{shot_rows[0].bindings} bindings x every ⟨Z_q⟩. RMS over all draws. predicted: exact Var of "
+                  "the estimator from the exact sub-experiment means; reported: the estimator's own stderr; "
+                  "bound: √(∏_f(1+B_f/N)−1); κ-form: √((κ−⟨O⟩²)/(M·N)), |c|-proportional sampling with the same "
+                  "shots; old: √(κσ²/(M·N)). χ² = mean (error/predicted)² (1 expected)."), ""]
+        lines.append(markdown_table([{
+            **asdict(r), "kappa": f"{r.sampling_overhead:.4g}", "m": f"{r.num_subexperiments} ({r.num_subexperiments_listed})",
+            "meas": f"{r.measured_rms_error:.4f}", "pred": f"{r.predicted_rms_stderr:.4f}",
+            "rep": f"{r.reported_rms_stderr:.4f}", "bound": f"{r.bound_stderr:.4f}",
+            "kap": f"{r.kappa_rms_stderr:.4f}", "old": f"{r.old_formula_rms_stderr:.4f}",
+            "chi": f"{r.chi2:.3f}", "w2": f"{100 * r.within_2_sigma:.1f}%",
+            "eff": f"{r.effective_shot_variance:.3g}",
+        } for r in shot_rows], [("family", "family"), ("layers", "layers"), ("n_qubits", "qubits"), ("capacity", "QPU"),
+                                ("num_cuts", "cuts"), ("cut_operations", "cut ops"), ("kappa", "κ"),
+                                ("m", "M (listed)"), ("total_shots", "M·N"), ("meas", "measured"),
+                                ("pred", "predicted"), ("rep", "reported"), ("bound", "bound"), ("kap", "κ-form"),
+                                ("old", "old"), ("chi", "χ²"), ("w2", "|e| < 2σ"),
+                                ("eff", "Var·M·N (vs κ)")]))
     return "\n".join(lines) + "\n"
