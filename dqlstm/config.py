@@ -349,6 +349,21 @@ def resolve_config(
             f"{source}: [data] window = {data['window']} is too long for a series of "
             f"length {data['length']} (need window < length)"
         )
+    if data["features"] == "y+u":
+        if order is None:
+            raise ConfigError(
+                f"{source}: [data] features = 'y+u' feeds the NARMA input u; task {data['task']!r} has none"
+            )
+        if data["window"] < order:
+            raise ConfigError(
+                f"{source}: [data] features = 'y+u' needs window >= the NARMA order {order} (y(t+1) depends on "
+                f"u(t-{order - 1})), got window = {data['window']}"
+            )
+    if data["warmup"] + data["window"] + 2 > data["length"]:
+        raise ConfigError(
+            f"{source}: [data] warmup = {data['warmup']} leaves {data['length'] - data['warmup']} of "
+            f"{data['length']} points; a window of {data['window']} needs at least window + 2"
+        )
     data.setdefault("seed", resolved["train"]["seed"])
     resolved["data"] = {k: data[k] for k in SCHEMA["data"] if k in data}  # schema order
     return resolved

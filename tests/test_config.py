@@ -199,3 +199,28 @@ def test_packaged_default_is_narma5_qlstm():
     path = default_config_path()
     assert path.is_file()
     assert load_config(path) == load_config(REPO / "experiments" / "configs" / "narma5_qlstm.toml")
+
+
+@pytest.mark.parametrize(
+    "data, pattern",
+    [
+        ({"task": "oscillator", "features": "y+u"}, "feeds the NARMA input u; task 'oscillator' has none"),
+        ({"task": "narma10", "features": "y+u", "window": 5}, r"needs window >= the NARMA order 10"),
+        ({"task": "narma5", "warmup": 296}, r"warmup = 296 leaves 4 of 300 points"),
+    ],
+)
+def test_data_set_up_errors_name_the_problem(data, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        resolve_config({"data": data})
+
+
+def test_sampled_only_keys_and_budget():
+    sampled = resolve_config({"model": {"mode": "sampled"}})["model"]
+    assert (sampled["shots"], sampled["allocation"], sampled["gradient"]) == (1000, "uniform", "parameter-shift")
+    exact = resolve_config({})
+    assert "allocation" not in exact["model"] and exact["budget"] == {}
+    with pytest.raises(ConfigError, match=r"allocation, gradient do not apply to mode = 'cut-exact'"):
+        resolve_config({"model": {"mode": "cut-exact", "allocation": "weighted", "gradient": "spsa"}})
+    with pytest.raises(ConfigError, match=r"\[budget\] max_shots must be > 0"):
+        resolve_config({"budget": {"max_shots": 0}})
+    assert resolve_config({"budget": {"max_qpu_seconds": 60}})["budget"] == {"max_qpu_seconds": 60.0}
