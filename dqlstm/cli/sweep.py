@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("config", nargs="?", default=str(DEFAULT_CONFIG), metavar="CONFIG",
                         help=f"sweep TOML (default: {DEFAULT_CONFIG})")
-    parser.add_argument("--quick", action="store_true", help="the config's [quick] reduction (about 20 s on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="the config's [quick] reduction (about 1 min on 2 cores)")
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="output folder (default: runs/sweep/<sweep name>; "
                              "the committed tables: experiments/results/sweep/<sweep name>)")

@@ -44,8 +44,8 @@ def plot_walltime(path: Path, rows: Sequence[Mapping[str, Any]], timing) -> Path
                    f"forward + autograd backward, no shots ({timing.gates} gates x batch {timing.batch})",
                    fontsize="medium")
     right.set_title(f"sampled: {timing.sampled_shots} shots per distinct sub-experiment, local Aer sampler\n"
-                    f"forward + parameter-shift backward ({timing.gates} gates x batch {timing.sampled_batch}); "
-                    "label: cuts / distinct sub-experiments", fontsize="medium")
+                    f"forward + parameter-shift backward ({timing.gates} gates x batch {timing.sampled_batch})\n"
+                    "point label: cuts c / distinct sub-experiments", fontsize="medium")
     for ax in (left, right):
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
