@@ -123,6 +123,7 @@ class Estimate:
     total: Level
     qpus: list[dict[str, Any]] = field(default_factory=list)  # name, width, timing model
     plan: dict[str, Any] | None = None
+    pricer: Pricer | None = field(default=None, repr=False, compare=False)  # prices any call (budgets)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("config", "kind", "mode", "on_qpus", "note", "workload", "qpus", "plan")}
@@ -213,6 +214,31 @@ def schedule(pubs: Sequence[PubShape], shots: int, devices: Sequence[Device]) ->
     for w in per.values():
         total += w
     return Level(total, per, max(busy_until, default=0.0))
+
+
+class Pricer:
+    """The work of the engine calls of one sampled model on the pool's devices (cached per batch size).
+
+    ``forward(B)`` is a prediction on ``B`` samples (``S`` forward calls),
+    ``step(B)`` an optimiser step on a mini-batch of ``B`` (``S`` forward and
+    ``S`` shift calls): the units of the formulas in the module docstring.
+    """
+
+    def __init__(self, executor: Any, devices: Sequence[Device], gates: int, seq: int) -> None:
+        self.executor, self.devices, self.gates, self.seq = executor, list(devices), gates, seq
+        self._cache: dict[tuple[int, bool], Level] = {}
+
+    def call(self, batch: int, backward: bool) -> Level:
+        if (batch, backward) not in self._cache:
+            pubs = call_pubs(self.executor, self.gates * batch, backward)
+            self._cache[(batch, backward)] = schedule(pubs, self.executor.shots, self.devices)
+        return self._cache[(batch, backward)]
+
+    def forward(self, batch: int) -> Level:
+        return self.call(batch, False).times(self.seq)
+
+    def step(self, batch: int) -> Level:
+        return (self.call(batch, False) + self.call(batch, True)).times(self.seq)
 
 
 # -- timing -----------------------------------------------------------------------
@@ -320,6 +346,20 @@ def local_device(executor: Any, batch_rows: int) -> Device:
                   f"{c * 1e3:.3g} ms/circuit at {executor.shots} shots", lambda _c, k, _s: a + c * k)
 
 
+def untimed_devices(table: Mapping[str, Any], executor: Any) -> list[Device]:
+    """The pool's QPUs (or the local sampler) with widths only and zero seconds: counts without calibration."""
+    from backends.schema import device_names
+
+    def zero(_c: Any, _k: int, _s: int) -> float:
+        return 0.0
+
+    if not table.get("devices"):
+        width = max(p.circuit.num_qubits for p in call_pubs(executor, 1, backward=False))
+        return [Device("local-aer", width, "not timed", zero)]
+    return [Device(n, w, "not timed", zero)
+            for entry, w in zip(table["devices"], _entry_widths(table)) for n in device_names(entry)]
+
+
 # -- the estimate -----------------------------------------------------------------
 
 
@@ -357,8 +397,12 @@ def _nothing(source: str, kind: str, mode: str | None, note: str, workload: dict
     return Estimate(source, kind, mode, False, note, workload, Level(), Level(), Level(), [], plan)
 
 
-def estimate(cfg: Mapping[str, Any], source: str = "config") -> Estimate:
-    """Estimate for a resolved config (:func:`dqlstm.config.load_config`)."""
+def estimate(cfg: Mapping[str, Any], source: str = "config", *, timing: bool = True) -> Estimate:
+    """Estimate for a resolved config (:func:`dqlstm.config.load_config`).
+
+    ``timing=False`` skips the calibration: counts only, QPU seconds 0 (what a
+    shots budget needs, in the time of building the model).
+    """
     import torch
 
     from dqlstm.assemble import build_model, model_settings
@@ -378,7 +422,7 @@ def estimate(cfg: Mapping[str, Any], source: str = "config") -> Estimate:
     if table.get("devices") and model_cfg.get("max_qubits") is None:
         model_cfg["max_qubits"] = max(_entry_widths(table))  # as build_core does with the pool's widest QPU
     with torch.random.fork_rng(devices=[]):
-        core = build_model(model_cfg, 1, 1, seed=int(train["seed"])).core
+        core = build_model(model_cfg, data.num_features, 1, seed=int(train["seed"])).core
     summary = core.cut_summary()
     if mode != "sampled":
         plan = {k: v for k, v in (summary or {}).items() if k not in ("evaluations", "executed", "pool")}
@@ -388,34 +432,29 @@ def estimate(cfg: Mapping[str, Any], source: str = "config") -> Estimate:
     gates = int(core.vqc_weights.shape[0])
     # calibrate up to the size of a full step's largest PUB (shift runs), capped to stay quick
     rows = min(max([p.bindings for p in call_pubs(executor, gates * b, True)] + [gates * b]), MAX_CALIBRATION_ROWS)
-    devices = pool_devices(table, executor, rows) if table.get("devices") else [local_device(executor, rows)]
-    shots = executor.shots
-    cache: dict[tuple[int, bool], Level] = {}
-
-    def call(batch: int, backward: bool) -> Level:
-        if (batch, backward) not in cache:
-            cache[(batch, backward)] = schedule(call_pubs(executor, gates * batch, backward), shots, devices)
-        return cache[(batch, backward)]
-
-    seq = data.window
-
-    def step(batch: int) -> Level:
-        return (call(batch, False) + call(batch, True)).times(seq)
-
-    per_step = step(min(b, data.num_train))
+    if not timing:
+        devices = untimed_devices(table, executor)
+    elif table.get("devices"):
+        devices = pool_devices(table, executor, rows)
+    else:
+        devices = [local_device(executor, rows)]
+    price = Pricer(executor, devices, gates, data.window)
+    per_step = price.step(min(b, data.num_train))
     per_epoch = Level()
     for size, count in batch_sizes(data.num_train, b).items():
-        per_epoch += step(size).times(count)
-    per_epoch += call(data.num_test, False).times(seq)  # evaluate: the test set as one batch
-    final = (call(data.num_train, False) + call(data.num_test, False)).times(seq)  # predict on both parts
+        per_epoch += price.step(size).times(count)
+    per_epoch += price.forward(data.num_test)  # evaluate: the test set as one batch
+    final = price.forward(data.num_train) + price.forward(data.num_test)  # predict on both parts
     total = per_epoch.times(n_epochs) + final
     plan = {k: v for k, v in summary.items() if k not in ("evaluations", "executed", "pool")}
     plan["fragments"] = [{"label": str(f.label), "width": int(f.subexperiments[0].num_qubits),
                           "distinct_subexperiments": len(f.subexperiments), "parameters": int(f.parameters.size)}
                          for f in executor.fragments]
     note = "sampled: counts exact; QPU seconds estimated, balanced load, no retries"
+    if not timing:
+        note = "sampled: counts exact; QPU seconds not estimated (no calibration)"
     qpus = [{"name": d.name, "num_qubits": d.num_qubits, "model": d.model} for d in devices]
-    return Estimate(source, kind, mode, True, note, workload, per_step, per_epoch, total, qpus, plan)
+    return Estimate(source, kind, mode, True, note, workload, per_step, per_epoch, total, qpus, plan, price)
 
 
 def _entry_widths(table: Mapping[str, Any]) -> list[int]:

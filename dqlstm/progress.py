@@ -130,6 +130,14 @@ def executed(cut: Mapping[str, Any] | None) -> dict[str, int] | None:
     return {k: int(v) for k, v in cut["executed"].items() if isinstance(v, (int, float))}
 
 
+def qpu_seconds(cut: Mapping[str, Any] | None) -> float | None:
+    """The QPUs' busy seconds in a ``cut_info`` with pool statistics (summed over QPUs), else ``None``."""
+    pool = cut.get("pool") if cut else None
+    if not isinstance(pool, Mapping) or not isinstance(pool.get("qpus"), Mapping):
+        return None
+    return float(sum(q.get("seconds", 0.0) for q in pool["qpus"].values() if isinstance(q, Mapping)))
+
+
 def work_text(done: Mapping[str, int]) -> str:
     """``1,234 circuits, 12.3 M shots`` from a difference of ``executed`` counters."""
     return f"{count(done.get('num_circuits', 0))} circuits, {count(done.get('total_shots', 0))} shots"
@@ -141,23 +149,38 @@ class Heartbeat:
     ``read()`` returns the engine's ``cut_info`` (``None`` or no ``executed``
     counters: not shot-based, and the heartbeat stays silent). Each call costs
     a clock read; the counters are read only once an interval has passed.
+    ``planned()`` (optional) gives the step's planned ``num_circuits`` and
+    ``total_shots``: a bar then shows done/planned and the QPU seconds so far.
     """
 
-    def __init__(self, progress: Progress, read: Callable[[], Mapping[str, Any] | None]) -> None:
-        self.progress, self.read = progress, read
+    def __init__(
+        self,
+        progress: Progress,
+        read: Callable[[], Mapping[str, Any] | None],
+        planned: Callable[[], Mapping[str, int]] | None = None,
+    ) -> None:
+        self.progress, self.read, self.planned = progress, read, planned
         self.enabled = progress.active and executed(read()) is not None
-        self.start: dict[str, int] = {}
+        self.start: dict[str, float] = {}
         self.last = time.monotonic()
+
+    def _counters(self) -> dict[str, float]:
+        cut = self.read()
+        out: dict[str, float] = dict(executed(cut) or {})
+        seconds = qpu_seconds(cut)
+        if seconds is not None:
+            out["qpu_seconds"] = seconds
+        return out
 
     def begin(self) -> None:
         """A step starts: counters from here."""
         if self.enabled:
-            self.start = executed(self.read()) or {}
+            self.start = self._counters()
             self.last = time.monotonic()
 
-    def since_begin(self) -> dict[str, int]:
-        now = executed(self.read()) or {}
-        return {k: v - self.start.get(k, 0) for k, v in now.items()}
+    def since_begin(self) -> dict[str, float]:
+        """Counters since :meth:`begin`: ``executed`` ones, plus ``qpu_seconds`` where a pool reports them."""
+        return {k: v - self.start.get(k, 0) for k, v in self._counters().items()}
 
     def __call__(self) -> None:
         if not self.enabled:
@@ -168,8 +191,15 @@ class Heartbeat:
         self.last = time.monotonic()
         done = self.since_begin()
         unit = self.progress.label.split()[-1]
+        circuits, shots = count(done.get("num_circuits", 0)), count(done.get("total_shots", 0))
+        postfix = {"circuits": circuits, "shots": shots}
+        plan = self.planned() if self.planned is not None else None
+        if plan:
+            postfix = {"circuits": f"{circuits}/{count(plan.get('num_circuits', 0))}",
+                       "shots": f"{shots}/{count(plan.get('total_shots', 0))}"}
+        if "qpu_seconds" in done:
+            postfix["QPU"] = duration(done["qpu_seconds"])
         self.progress.note(
-            f"{count(done.get('num_circuits', 0))} circuits evaluated so far this {unit}, "
-            f"{count(done.get('total_shots', 0))} shots",
-            postfix={"circuits": count(done.get("num_circuits", 0)), "shots": count(done.get("total_shots", 0))},
+            f"{circuits} circuits evaluated so far this {unit}, {shots} shots",
+            postfix=postfix,
         )

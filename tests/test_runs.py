@@ -71,11 +71,11 @@ def test_ctrl_c_prints_the_checkpoint_and_the_resume_command(tmp_path, capsys, m
     real_epoch = dqlstm.training.run.train_epoch
     calls = []
 
-    def interrupted_epoch(*args):
+    def interrupted_epoch(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_epoch(*args)
+        return real_epoch(*args, **kwargs)
 
     with monkeypatch.context() as m:
         m.setattr(dqlstm.training.run, "train_epoch", interrupted_epoch)
@@ -96,7 +96,7 @@ def test_ctrl_c_prints_the_checkpoint_and_the_resume_command(tmp_path, capsys, m
 def test_ctrl_c_before_any_checkpoint_says_nothing_was_saved(tmp_path, capsys, monkeypatch):
     config = write_config(tmp_path, lstm_toml())
     with monkeypatch.context() as m:
-        m.setattr(dqlstm.training.run, "train_epoch", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        m.setattr(dqlstm.training.run, "train_epoch", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
         assert main(["train", config, "--out", str(tmp_path / "r")]) == 130
     assert "nothing saved" in one_error_line(capsys)
 

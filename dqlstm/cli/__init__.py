@@ -13,7 +13,16 @@ import shlex
 import sys
 from pathlib import Path
 
-COMMANDS: tuple[str, ...] = ("train", "plan", "compare", "sweep", "federate", "report", "estimate")
+COMMANDS: tuple[str, ...] = (
+    "train",
+    "plan",
+    "compare",
+    "sweep",
+    "federate",
+    "report",
+    "estimate",
+    "evaluate",
+)
 
 
 class UserError(Exception):
@@ -40,7 +49,10 @@ def add_run_options(parser: argparse.ArgumentParser, seed_key: str) -> None:
         "--out", default=None, metavar="DIR", help="output folder (default: run.out, else runs/<config stem>)"
     )
     parser.add_argument(
-        "--mode", default=None, metavar="M", help="override model.mode: exact, cut-exact or sampled (QLSTM engine)"
+        "--mode",
+        default=None,
+        metavar="M",
+        help="override model.mode: exact, cut-exact or sampled (QLSTM engine)",
     )
     parser.add_argument("--seed", type=int, default=None, metavar="S", help=f"override {seed_key}")
     parser.add_argument("--resume", action="store_true", help="continue the run in the output folder")
@@ -65,14 +77,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, FileNotFoundError, FileExistsError, KeyError, BackendError, OutputError)
 
 
+def resume_command(command: str, config: str | None, out: Path, overrides: list[str] = ()) -> str:
+    """``dqlstm COMMAND [CONFIG] [overrides] --out OUT --resume``, quoted for a shell."""
+    return shlex.join(
+        ["dqlstm", command, *([config] if config else []), *overrides, "--out", str(out), "--resume"]
+    )
+
+
 def resume_hint(command: str, config: str | None, out: Path, unit: str, overrides: list[str] = ()) -> str:
     """The one line printed on Ctrl-C: what was saved and how to continue (with the overrides given)."""
     checkpoint = out / "checkpoint.pt"
     if not checkpoint.is_file():
         return f"interrupted before the first {unit} finished; nothing saved in {out}"
-    again = shlex.join(
-        ["dqlstm", command, *([config] if config else []), *overrides, "--out", str(out), "--resume"]
-    )
+    again = resume_command(command, config, out, overrides)
     return f"interrupted; checkpoint {checkpoint} holds the last finished {unit}; continue with: {again}"
 
 

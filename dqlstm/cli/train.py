@@ -1,4 +1,9 @@
-"""``dqlstm train [CONFIG] [--epochs N] [--out DIR] [--mode M] [--resume] [--force] [--seed S] [--quiet]``."""
+"""``dqlstm train [CONFIG] [--epochs N] [--out DIR] [--mode M] [--resume] [--force] [--seed S] [--quiet]
+[--until-budget]``.
+
+Exit status: 0 finished, 2 error or refused by ``[budget]``, 3 stopped by ``[budget]`` (resumable),
+130 interrupted (Ctrl-C; resumable from the last finished epoch).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dqlstm.cli import add_run_options, given_overrides, resume_hint
+from dqlstm.cli import add_run_options, given_overrides, resume_command, resume_hint
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="override train.epochs")
     add_run_options(parser, seed_key="train.seed")
+    parser.add_argument(
+        "--until-budget",
+        action="store_true",
+        help="start even if the estimate passes [budget]; train until the budget is spent, then stop "
+        "resumably (exit status 3)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -40,10 +51,28 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"train.epochs": args.epochs, "train.seed": args.seed, "model.mode": args.mode}
     cfg = load_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
-    args.interrupt_hint = lambda: resume_hint("train", args.config, out, "epoch", given_overrides(args, ("epochs", "seed", "mode")))
-    from dqlstm.training.run import run_training  # torch and qiskit load once the config is valid
+    args.interrupt_hint = lambda: resume_hint(
+        "train", args.config, out, "epoch", given_overrides(args, ("epochs", "seed", "mode"))
+    )
+    from dqlstm.training.run import (
+        run_training,  # torch and qiskit load once the config is valid
+    )
 
-    result = run_training(cfg, out, resume=args.resume, force=args.force, quiet=args.quiet)
+    result = run_training(
+        cfg, out, resume=args.resume, force=args.force, quiet=args.quiet, until_budget=args.until_budget
+    )
+    if result.stopped == "budget":
+        flags = given_overrides(args, ("epochs", "seed", "mode")) + (
+            ["--until-budget"] if args.until_budget else []
+        )
+        again = resume_command("train", args.config, out, flags)
+        print(
+            f"dqlstm train: {result.message}; raise the budget in the config and continue with: {again}",
+            file=sys.stderr,
+        )
+        from dqlstm.budget import BUDGET_EXIT
+
+        return BUDGET_EXIT
     if not args.quiet:
         final = result.metrics["final"]
         epochs = final["epoch"]

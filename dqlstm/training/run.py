@@ -5,6 +5,12 @@ metrics and cut cost so far) are rewritten after every epoch; once finished
 the folder also holds ``predictions.png`` and ``loss.png``. Resuming restores
 every RNG, so a run interrupted after any epoch and resumed ends bit-identical
 to an uninterrupted one, and its cut cost counts the work of every process.
+
+A ``[budget]`` (:mod:`dqlstm.budget`) is checked before anything runs (the
+run is refused if its estimate does not fit, unless ``until_budget``) and
+between units of work; a run stopped by it writes a checkpoint that also
+holds the position inside the epoch (its order, the mini-batches done, their
+loss sum), so a resume with a raised budget continues exactly there.
 """
 
 from __future__ import annotations
@@ -19,20 +25,36 @@ from typing import Any
 import torch
 from torch import nn
 
-from dqlstm.assemble import build_model, open_pool
+from dqlstm.assemble import build_model, model_settings, open_pool
+from dqlstm.budget import (
+    Budget,
+    BudgetStop,
+    Guard,
+    Spent,
+    meter_default_sampler,
+    refuse_if_over,
+    work_ahead,
+)
 from dqlstm.cost import add_costs, cut_info
 from dqlstm.data.dataset import WindowedSeries, load_dataset
 from dqlstm.models.regressor import count_parameters
 from dqlstm.progress import Heartbeat, Progress, duration, work_text
 from dqlstm.provenance import provenance
 from dqlstm.runs import LOSS_PLOT, PREDICTIONS_PLOT, RunFolder
-from dqlstm.training.loop import evaluate, make_optimizer, predict, train_epoch
+from dqlstm.training.loop import (
+    EpochPosition,
+    evaluate,
+    make_optimizer,
+    predict,
+    train_epoch,
+)
 from dqlstm.training.plots import plot_losses, plot_predictions
 from dqlstm.training.seeding import rng_state, seed_everything, set_rng_state
 from dqlstm.training.threads import intra_op_threads
 
 CHECKPOINT_FORMAT = 1
-RESUMABLE = ("train.epochs", "run.out")  # keys that may differ between a run and its resumption
+# keys that may differ between a run and its resumption: its length, its folder, its budget
+RESUMABLE = ("train.epochs", "run.out", "budget.max_shots", "budget.max_qpu_seconds")
 
 
 @dataclass
@@ -46,6 +68,13 @@ class RunResult:
     epochs_run: int  # epochs trained by this call (0 if resumed a finished run)
     train_pred: torch.Tensor | None = None  # the final predictions, (num_train, 1) and (num_test, 1)
     test_pred: torch.Tensor | None = None
+    stopped: str | None = None  # "budget": stopped by [budget] before the run finished (resumable)
+    message: str | None = None  # why it stopped and where (one line)
+
+
+def is_sampled(cfg: Mapping[str, Any]) -> bool:
+    m = model_settings(cfg.get("model", {}))
+    return m["kind"] == "qlstm" and m["mode"] == "sampled"
 
 
 def run_training(
@@ -55,20 +84,67 @@ def run_training(
     resume: bool = False,
     force: bool = False,
     quiet: bool = False,
+    until_budget: bool = False,
 ) -> RunResult:
-    """Train the model described by the resolved config ``cfg`` into ``out_dir``."""
+    """Train the model described by the resolved config ``cfg`` into ``out_dir``.
+
+    With a ``[budget]``, a sampled run whose estimated remaining work does not
+    fit is refused (:class:`dqlstm.budget.BudgetError`) before anything runs,
+    unless ``until_budget``; either way it stops where the budget ends
+    (``RunResult.stopped == "budget"``).
+    """
     out = Path(out_dir)
     cfg = json.loads(json.dumps(cfg, default=str))  # a private, JSON-clean copy
     cfg.setdefault("run", {})["out"] = str(out)
     folder = RunFolder(out, CHECKPOINT_FORMAT, RESUMABLE)
     checkpoint = folder.open(cfg, resume=resume, force=force)
     with intra_op_threads(int(cfg["train"].get("threads", 1))):
+        price = check_budget(
+            cfg, checkpoint, until_budget
+        )  # before seeding: the estimate builds its own model
         seed = int(cfg["train"]["seed"])
         seed_everything(seed)
         data = load_dataset(cfg["data"])
         with open_pool(cfg, seed) as pool:  # closed on every exit, Ctrl-C included
-            model = build_model(cfg["model"], input_size=1, output_size=1, seed=seed, pool=pool)
-            return _train(cfg, folder, checkpoint, data, model, quiet)
+            model = build_model(
+                cfg["model"], input_size=data.num_features, output_size=1, seed=seed, pool=pool
+            )
+            return _train(cfg, folder, checkpoint, data, model, quiet, price)
+
+
+def check_budget(cfg: Mapping[str, Any], checkpoint: Mapping[str, Any] | None, until_budget: bool) -> Any:
+    """The estimate's pricer of a budgeted sampled run (``None`` otherwise), after refusing a run whose
+    remaining work plus what earlier processes spent does not fit (unless ``until_budget``)."""
+    budget = Budget.from_config(cfg)
+    if not budget.active or not is_sampled(cfg):
+        return None  # nothing runs on QPUs: nothing to spend
+    from dqlstm.estimate import estimate
+
+    est = estimate(cfg, str(cfg["run"].get("out", "config")), timing=budget.max_qpu_seconds is not None)
+    w = est.workload
+    done, batches = 0, None
+    spent = Spent()
+    if checkpoint is not None:
+        done = int(checkpoint["epoch"])
+        position = checkpoint.get("position")
+        batches = None if position is None else int(position["batches_done"])
+        spent = Spent.from_cut(checkpoint.get("cut_cost"))
+    ahead = work_ahead(est.pricer, w["num_train"], w["num_test"], w["batch_size"], w["epochs"], done, batches)
+    if not until_budget:
+        timing = "; ".join(sorted({q["model"] for q in est.qpus}))
+        refuse_if_over(budget, spent, ahead.total.shots, ahead.total.qpu_seconds, timing)
+    return est.pricer
+
+
+def _untimed_pricer(cfg: Mapping[str, Any], model: nn.Module, seq: int) -> Any:
+    """Counts (no seconds) of the run model's own calls: the planned work the progress shows."""
+    from dqlstm.estimate import Pricer, untimed_devices
+
+    core = getattr(model, "core", model)
+    executor = core.engine.executor
+    return Pricer(
+        executor, untimed_devices(cfg.get("qpus") or {}, executor), int(core.vqc_weights.shape[0]), seq
+    )
 
 
 def _train(
@@ -78,6 +154,7 @@ def _train(
     data: WindowedSeries,
     model: nn.Module,
     quiet: bool,
+    price: Any = None,
 ) -> RunResult:
     out = folder.path
     train_cfg = cfg["train"]
@@ -86,6 +163,10 @@ def _train(
     x_train, y_train, x_test, y_test = data.tensors(dtype)
     optimizer = make_optimizer(train_cfg["optimizer"], model.parameters(), float(train_cfg["lr"]))
     shuffle = torch.Generator().manual_seed(seed)
+    sampled = is_sampled(cfg)
+    if sampled:
+        meter_default_sampler(model)  # the local sampler reports busy seconds like a pool
+    budget = Budget.from_config(cfg)
 
     metrics: dict[str, Any] = {
         "epochs": [],
@@ -105,6 +186,7 @@ def _train(
     }
     start_epoch = 0
     earlier_cost = None  # the cut cost counted by the processes before a resume
+    resume_at: dict[str, Any] | None = None  # position inside an epoch a budget stop saved
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -114,16 +196,18 @@ def _train(
         earlier_cost = checkpoint.get("cut_cost")
         metrics["cut"] = add_costs(earlier_cost, metrics["cut"])
         metrics["provenance"] = checkpoint["metrics"].get("provenance", []) + metrics["provenance"]
+        resume_at = checkpoint.get("position")
 
     total_epochs = int(train_cfg["epochs"])
-    if start_epoch > total_epochs:
+    if start_epoch + (resume_at is not None) > total_epochs:
         raise ValueError(
-            f"{out} already trained {start_epoch} epochs; cannot resume to fewer (train.epochs = {total_epochs})"
+            f"{out} already trained {start_epoch} epochs{' and part of the next' if resume_at else ''}; "
+            f"cannot resume to fewer (train.epochs = {total_epochs})"
         )
     # Data and model are built: only now touch the folder (a bad config leaves no trace).
     folder.prepare(cfg)
 
-    def save_checkpoint(epoch: int) -> None:
+    def save_checkpoint(epoch: int, position: dict[str, Any] | None = None) -> None:
         state = {
             "epoch": epoch,
             "model": model.state_dict(),
@@ -133,9 +217,20 @@ def _train(
             "config": cfg,
             "cut_cost": metrics["cut"],
         }
+        if position is not None:
+            state["position"] = position  # inside epoch + 1: a budget stop
         folder.save(state, metrics)
 
+    def spent() -> Spent:
+        return Spent.from_cut(add_costs(earlier_cost, cut_info(model)))
+
     batch_size = int(train_cfg["batch_size"])
+    num_batches = -(-data.num_train // batch_size)
+    if sampled and price is None:
+        price = _untimed_pricer(cfg, model, data.window)
+    guard = Guard(budget if price is not None else Budget(), spent)
+    if budget.active:
+        metrics["budget"] = {**budget.to_dict(), "spent": spent().to_dict()}
     progress = Progress(
         total_epochs,
         label="epoch",
@@ -144,16 +239,72 @@ def _train(
         initial=start_epoch,
         quiet=quiet,
     )
-    heartbeat = Heartbeat(progress, lambda: cut_info(model))  # silent unless shot-based
+
+    def planned_epoch() -> dict[str, int]:  # the work of one whole epoch (the bar shows done/planned)
+        work = price.forward(data.num_test).total
+        for size in (min(batch_size, data.num_train - s) for s in range(0, data.num_train, batch_size)):
+            work = work + price.step(size).total
+        return {"num_circuits": work.circuits, "total_shots": work.shots}
+
+    heartbeat = Heartbeat(progress, lambda: cut_info(model), planned_epoch if price is not None else None)
     in_epoch = {"on_batch": heartbeat} if heartbeat.enabled else {}  # else the call is as it always was
+    epoch, position = start_epoch, None
+    clock = {
+        "t0": time.perf_counter(),
+        "prior": 0.0,
+    }  # the epoch's start; its training seconds in earlier processes
+
+    def epoch_seconds() -> float:
+        return clock["prior"] + time.perf_counter() - clock["t0"]
+
+    def before_step(pos: EpochPosition) -> None:
+        if price is not None:
+            size = min(batch_size, data.num_train - pos.batches_done * batch_size)
+            work = price.step(size).total
+            guard.check(
+                work.shots,
+                work.qpu_seconds,
+                f"mini-batch {pos.batches_done + 1}/{num_batches} of epoch {epoch}",
+            )
+
+    def before_predictions(evaluate_epoch: bool, last: bool) -> None:
+        """The test-set evaluation of an epoch (and, after the last one, the final predictions) as one unit:
+        a stop never falls between them (their test-set PUBs are alike: a resume would draw them anew)."""
+        if price is None:
+            return
+        work = price.forward(data.num_test).total if evaluate_epoch else None
+        if last:
+            final = (price.forward(data.num_train) + price.forward(data.num_test)).total
+            work = final if work is None else work + final
+        what = "the test-set evaluation" if evaluate_epoch else ""
+        what = " and ".join(w for w in (what, "the final predictions" if last else "") if w)
+        guard.check(work.shots, work.qpu_seconds, f"{what} after epoch {epoch}" if evaluate_epoch else what)
+
     try:
         for epoch in range(start_epoch + 1, total_epochs + 1):
             heartbeat.begin()
-            t0 = time.perf_counter()
-            train_loss = train_epoch(model, optimizer, x_train, y_train, batch_size, shuffle, **in_epoch)
-            train_seconds = time.perf_counter() - t0
+            clock.update(t0=time.perf_counter(), prior=0.0)
+            if resume_at is not None:
+                position = EpochPosition.from_state(resume_at)
+                clock["prior"] = float(resume_at.get("train_seconds", 0.0))
+                resume_at = None
+            else:
+                position = EpochPosition.start(data.num_train, shuffle)
+            train_loss = train_epoch(
+                model,
+                optimizer,
+                x_train,
+                y_train,
+                batch_size,
+                shuffle,
+                position=position,
+                before_batch=before_step,
+                **in_epoch,
+            )
+            before_predictions(True, epoch == total_epochs)
+            train_seconds = epoch_seconds()
             test_loss = evaluate(model, x_test, y_test)
-            seconds = time.perf_counter() - t0
+            seconds = epoch_seconds()
             metrics["epochs"].append(
                 {
                     "epoch": epoch,
@@ -163,12 +314,45 @@ def _train(
                     "train_seconds": train_seconds,
                 }
             )
+            position = None
             metrics["cut"] = add_costs(earlier_cost, cut_info(model))  # sampled: shots executed so far
+            if budget.active:
+                metrics["budget"]["spent"] = spent().to_dict()
             save_checkpoint(epoch)
             line = f"train {train_loss:.2e}, test {test_loss:.2e}, {duration(seconds)}"
             if heartbeat.enabled:
-                line += f", {work_text(heartbeat.since_begin())}"
+                done = heartbeat.since_begin()
+                if "qpu_seconds" in done:
+                    line += f" ({duration(done['qpu_seconds'])} on QPUs)"
+                line += f", {work_text(done)}"
             progress.advance(line=line, postfix={"train": f"{train_loss:.2e}", "test": f"{test_loss:.2e}"})
+        if total_epochs == start_epoch:  # resumed after the last epoch: only the final predictions are left
+            before_predictions(False, True)
+    except BudgetStop as stop:
+        metrics["cut"] = add_costs(earlier_cost, cut_info(model))
+        at = None
+        if position is not None:  # inside epoch `epoch`: where it stands, to continue exactly there
+            at = {**position.state(), "epoch": epoch, "train_seconds": epoch_seconds()}
+        done = epoch - 1 if position is not None else epoch
+        where = (
+            f"epoch {done} and {position.batches_done}/{num_batches} mini-batches of epoch {epoch}"
+            if position is not None
+            else f"epoch {done}"
+        )
+        metrics["stopped"] = "budget"
+        metrics["budget"] = {
+            **budget.to_dict(),
+            "spent": stop.spent.to_dict(),
+            "stop": stop.text,
+            "position": {
+                "epoch": epoch,
+                "batches_done": position.batches_done if position else None,
+                "num_batches": num_batches,
+            },
+        }
+        save_checkpoint(done, at)
+        message = f"stopped by {stop.text}; checkpoint {folder.checkpoint_path} holds {where}"
+        return RunResult(out, metrics, model, data, done - start_epoch, stopped="budget", message=message)
     finally:
         progress.close()
 
@@ -184,6 +368,8 @@ def _train(
         "test_loss": float(torch.nn.functional.mse_loss(test_pred, y_test)),
     }
     metrics["cut"] = add_costs(earlier_cost, cut_info(model))
+    if budget.active:
+        metrics["budget"]["spent"] = spent().to_dict()
     save_checkpoint(total_epochs)  # the final predictions ran on the QPUs too: a resume must count them
     train_idx, test_idx = data.target_indices()
     title = f"{data.name}: {metrics['model']['class']} ({metrics['num_parameters']} parameters)"
