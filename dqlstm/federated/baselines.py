@@ -4,6 +4,9 @@
 * ``mlp``: ``logit = w2 . relu(W1 x + b1) + b2`` (``(F + 2) h + 1`` parameters; ``h = 10`` gives 201
   for 18 features, the size of the federated LSTM/QLSTM).
 * ``vqc``: a plain variational quantum classifier, no recurrence (:class:`VQCClassifier`).
+* ``dressed-vqc``: Linear(F, n) -> the QLSTM's own gate circuit (``dqlstm.circuits.build_vqc``,
+  chen2020) -> ``<Z>`` -> Linear(n, 1) (:class:`DressedVQCClassifier`): the QLSTM's quantum
+  block without the recurrence.
 
 Every baseline trains with the clients' optimiser settings (Adam/RMSprop, lr, batch) for a
 number of epochs over the whole training set; the final model is scored (no model selection
@@ -23,12 +26,13 @@ import torch
 from qiskit.circuit import ParameterVector, QuantumCircuit
 from torch import nn
 
+from dqlstm.circuits import build_vqc
 from dqlstm.engine import ExactEngine
 from dqlstm.federated.tasks import FederatedTask
 from dqlstm.models.regressor import count_parameters
 from dqlstm.training.loop import make_optimizer, train_epoch
 
-BASELINES = ("logistic", "mlp", "vqc")
+BASELINES = ("logistic", "mlp", "vqc", "dressed-vqc")
 ENCODING_GATES = ("ry", "rz")  # alternate per feature on a qubit, after H
 
 
@@ -102,6 +106,33 @@ class VQCClassifier(nn.Module):
         return f"num_features={self.num_features}, n_qubits={self.n_qubits}, layers={self.layers}"
 
 
+class DressedVQCClassifier(nn.Module):
+    """``logit = L_out(<Z>(encode(L_in x), theta))``: one pass of a QLSTM gate circuit over the event.
+
+    ``L_in: R^F -> R^n``; ``encode`` is the ansatz's own (chen2020: ``arctan v``, ``arctan v^2``
+    per qubit); ``theta`` uniform in ``[0, 2 pi)`` like the QLSTM's; ``L_out: R^n -> R``.
+    """
+
+    def __init__(self, num_features: int, n_qubits: int = 4, layers: int = 2, seed: int = 0) -> None:
+        super().__init__()
+        self.vqc = build_vqc("chen2020", n_qubits, layers)
+        self.engine = ExactEngine(self.vqc.circuit, list(self.vqc.inputs), list(self.vqc.weights))
+        self.num_features = int(num_features)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.clayer_in = nn.Linear(num_features, n_qubits, dtype=torch.float64)
+            self.clayer_out = nn.Linear(n_qubits, 1, dtype=torch.float64)
+            self.weights = nn.Parameter(self.vqc.init_weights())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"DressedVQCClassifier expects (batch, {self.num_features}), got {tuple(x.shape)}"
+            )
+        angles = self.vqc.encode(self.clayer_in(x.to(torch.float64)))
+        return self.clayer_out(self.engine(angles, self.weights[None])[0]).to(x.dtype)
+
+
 def build_baseline(
     name: str, num_features: int, seed: int, options: Mapping[str, Any] | None = None
 ) -> nn.Module:
@@ -113,6 +144,9 @@ def build_baseline(
         return VQCClassifier(
             num_features, int(opts.get("vqc_qubits", 6)), int(opts.get("vqc_layers", 10)), seed
         )
+    if name == "dressed-vqc":
+        qubits, layers = int(opts.get("dressed_qubits", 4)), int(opts.get("dressed_layers", 2))
+        return DressedVQCClassifier(num_features, qubits, layers, seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if name == "logistic":

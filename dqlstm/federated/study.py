@@ -6,7 +6,8 @@ The spec (``experiments/configs/federated_susy_study.toml``)::
 
     [study]     name, seeds (list), rounds, partitions (list of PARTITIONS), alpha (label-skew),
                 federated = {label = "federated config (path relative to the spec)", ...}
-    [baselines] names (subset of logistic|mlp|vqc), epochs, mlp_hidden, vqc_qubits, vqc_layers
+    [baselines] names (subset of logistic|mlp|vqc|dressed-vqc), epochs, mlp_hidden, vqc_qubits,
+                vqc_layers, dressed_qubits, dressed_layers
 
 Every federated config must describe the same data (``[data]``, with a fixed ``seed`` so
 that every training seed sees the same train/test split) and the same local training
@@ -42,8 +43,16 @@ from dqlstm.provenance import provenance
 from dqlstm.runs import METRICS_FILE
 from dqlstm.stats import bootstrap_ci, tost_log_ratio
 
-BASELINE_NAMES = ("logistic", "mlp", "vqc")
-BASELINE_KEYS = {"names": list, "epochs": int, "mlp_hidden": int, "vqc_qubits": int, "vqc_layers": int}
+BASELINE_NAMES = ("logistic", "mlp", "vqc", "dressed-vqc")
+BASELINE_KEYS = {
+    "names": list,
+    "epochs": int,
+    "mlp_hidden": int,
+    "vqc_qubits": int,
+    "vqc_layers": int,
+    "dressed_qubits": int,
+    "dressed_layers": int,
+}
 STUDY_KEYS = {
     "name": str,
     "seeds": list,
