@@ -211,7 +211,8 @@ def evaluate_run(
     return Evaluation(
         run_dir=str(run_dir),
         checkpoint_epoch=int(ckpt.get("epoch", 0)),
-        run_finished=bool(ckpt.get("metrics", {}).get("finished", False)) and "position" not in ckpt,
+        # the final predictions are checkpointed just before the run is marked finished
+        run_finished="final" in ckpt.get("metrics", {}) and "position" not in ckpt,
         trained_mode=trained_mode,
         pool=pool_name,
         shots=int(scfg["model"]["shots"]),

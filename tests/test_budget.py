@@ -12,7 +12,6 @@ import contextlib
 import json
 from pathlib import Path
 
-import pytest
 import torch
 from tiny_configs import sampled_toml, write_config
 
@@ -121,9 +120,8 @@ def test_stops_at_budget_and_resumes_to_the_unbudgeted_run_bit_for_bit(tmp_path,
 def test_spent_counts_what_the_qpus_ran_retries_included(tmp_path, capsys, monkeypatch):
     # Stalled jobs time out and are rerouted; their late results ran too, so the QPUs' shots
     # exceed the executor's, and the budget counts the QPUs'.
-    from backends import AerQPU, FaultyQPU, QPUPool
-
     import dqlstm.training.run as run_module
+    from backends import AerQPU, FaultyQPU, QPUPool
 
     @contextlib.contextmanager
     def stalling_pool(cfg, seed=None):
