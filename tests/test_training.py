@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -89,6 +90,59 @@ def test_epoch_loss_is_the_batch_weighted_mse():
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # frozen: epoch loss == full-set MSE
     loss = train_epoch(model, opt, x, y, batch_size=5, generator=torch.Generator().manual_seed(0))
     assert loss == pytest.approx(evaluate(model, x, y), rel=1e-6)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_epoch_stopped_between_steps_continues_where_it_stopped():
+    # stop before step 3 of 5, continue from the saved position (state copied, as a checkpoint does):
+    # same samples in the same order, same loss, same weights as the epoch straight through
+    from dqlstm.training.loop import EpochPosition
+
+    x, y = torch.randn(23, 2, 1, generator=torch.Generator().manual_seed(1)), torch.randn(23, 1)
+    runs = []
+    for stop_at in (None, 2):
+        torch.manual_seed(0)
+        model = Recorder()
+        opt = make_optimizer("adam", model.parameters(), 0.05)
+        gen = torch.Generator().manual_seed(11)
+        pos = EpochPosition.start(23, gen)
+
+        def before(p, stop_at=stop_at):
+            if p.batches_done == stop_at:
+                raise _Stop
+
+        try:
+            loss = train_epoch(model, opt, x, y, 5, gen, position=pos, before_batch=before)
+        except _Stop:
+            assert pos.batches_done == 2 and len(model.seen) == 2
+            pos = EpochPosition.from_state(pos.state())
+            loss = train_epoch(model, opt, x, y, 5, torch.Generator().manual_seed(99), position=pos)
+        runs.append((loss, torch.cat(model.seen), model))
+    (a, seen_a, model_a), (b, seen_b, model_b) = runs
+    assert a == b and torch.equal(seen_a, seen_b) and state_equal(model_a, model_b)
+    with pytest.raises(ValueError, match="order has 23 samples, the training set 4"):
+        train_epoch(model_a, opt, x[:4], y[:4], 5, gen, position=EpochPosition.start(23, gen))
+
+
+def test_a_sampled_runs_bar_shows_done_of_planned_circuits_and_qpu_seconds(tmp_path, capsys, monkeypatch):
+    import dqlstm.progress
+
+    monkeypatch.setattr(dqlstm.progress, "is_tty", lambda: True)
+    monkeypatch.setattr(dqlstm.progress, "BAR_HEARTBEAT_SECONDS", 0.0)
+    cfg = resolve_config({
+        "data": {"task": "narma5", "length": 10},
+        "model": {"kind": "qlstm", "hidden_size": 1, "n_qubits": 4, "ansatz": "modular", "module_size": 2,
+                  "links": 1, "layers": 1, "mode": "sampled", "shots": 20},
+        "train": {"epochs": 1, "batch_size": 2},
+    })
+    run_training(cfg, tmp_path / "run")
+    err = capsys.readouterr().err
+    # 2 steps of 6,720 circuits and the evaluation's 320 (counted as dqlstm estimate counts them)
+    done = [int(m.replace(",", "")) for m in re.findall(r"circuits=([\d,]+)/13,760", err)]
+    assert done and done[0] == 6720 and "QPU=" in err
 
 
 def test_nan_loss_and_unknown_optimizer_raise():
