@@ -133,7 +133,7 @@ def allocate(total: int, weights: np.ndarray, floor: int = MIN_SHOTS) -> np.ndar
 
 
 class ShotAllocator:
-    """Shots per distinct circuit of one executor, for ``uniform``, ``weighted`` or ``adaptive``.
+    r"""Shots per distinct circuit of one executor, for ``uniform``, ``weighted`` or ``adaptive``.
 
     Args:
         allocation: the rule (module docstring).
@@ -194,7 +194,9 @@ class ShotAllocator:
             )
         return shots
 
-    def observe(self, sensitivities: Sequence[np.ndarray], means: Sequence[np.ndarray], shots: Sequence[float]) -> None:
+    def observe(
+        self, sensitivities: Sequence[np.ndarray], means: Sequence[np.ndarray], shots: Sequence[float]
+    ) -> None:
         r"""Update the adaptive score of every class from a forward run (``adaptive`` only).
 
         Args:

@@ -99,7 +99,9 @@ class SampledGateEngine(nn.Module):
         w = weights[:, None, self._weight_used].expand(G, B, len(self._weight_used)).reshape(G * B, -1)
         P = len(self.vqc.circuit.parameters)
         params = torch.zeros(G * B, P, dtype=torch.float64)
-        params = params.index_copy(1, self._input_cols, a.double()).index_copy(1, self._weight_cols, w.double())
+        params = params.index_copy(1, self._input_cols, a.double()).index_copy(
+            1, self._weight_cols, w.double()
+        )
         self.calls += 1
         return sampled_expectation(self.executor, params).reshape(G, B, -1)
 
@@ -142,9 +144,10 @@ class SampledGateEngine(nn.Module):
             for name, value in self._state_tensors().items():
                 destination[prefix + _STATE + name] = value
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
-        own = {k[len(prefix + _STATE):]: k for k in state_dict if k.startswith(prefix + _STATE)}
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        own = {k[len(prefix + _STATE) :]: k for k in state_dict if k.startswith(prefix + _STATE)}
         if self.stateful:
             expected = self._state_tensors()
             absent = [prefix + _STATE + n for n in expected if n not in own]
@@ -163,4 +166,6 @@ class SampledGateEngine(nn.Module):
         elif strict:
             unexpected_keys.extend(own.values())
         rest = {k: v for k, v in state_dict.items() if not k.startswith(prefix + _STATE)}
-        super()._load_from_state_dict(rest, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            rest, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )

@@ -24,8 +24,19 @@ ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
     "cut-exact": ("max_qubits", "plan"),
     "sampled": ("max_qubits", "plan", "pool", "shots", "seed", "allocation", "gradient", "spsa_perturbation"),
 }
-__all__ = ["CUT_MODES", "DEFAULT_SHOTS", "ENGINE_OPTIONS", "MAX_SHOTS", "MODES", "check_engine_options",
-           "check_mode", "check_shots", "make_gate_engine"]
+__all__ = [
+    "CUT_MODES",
+    "DEFAULT_SHOTS",
+    "ENGINE_OPTIONS",
+    "MAX_SHOTS",
+    "MODES",
+    "check_engine_options",
+    "check_mode",
+    "check_shots",
+    "make_gate_engine",
+]
+
+
 def check_mode(mode: Any, allowed: Sequence[str] = MODES, who: str = "mode") -> str:
     """``mode`` if it is one of ``allowed``, else a ``ValueError`` naming the choices."""
     if mode not in allowed:
@@ -73,5 +84,9 @@ def make_gate_engine(vqc: Any, mode: str = "exact", **options: Any):
     from .gate_engines import SampledGateEngine
 
     shots = check_shots(options["shots"]) if options.get("shots") is not None else DEFAULT_SHOTS
-    extra = {k: options[k] for k in ("allocation", "gradient", "spsa_perturbation") if options.get(k) is not None}
-    return SampledGateEngine(vqc, plan, pool=options.get("pool"), shots=shots, seed=options.get("seed"), **extra)
+    extra = {
+        k: options[k] for k in ("allocation", "gradient", "spsa_perturbation") if options.get(k) is not None
+    }
+    return SampledGateEngine(
+        vqc, plan, pool=options.get("pool"), shots=shots, seed=options.get("seed"), **extra
+    )

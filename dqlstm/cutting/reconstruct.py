@@ -356,7 +356,9 @@ class CutReconstructor:
             for start in range(0, len(which), chunk):
                 idx = which[start : start + chunk]
                 mean[idx] = _group_means(
-                    group, _stack_right_aligned([obs[i] for i in idx]), _stack_right_aligned([qpd[i] for i in idx])
+                    group,
+                    _stack_right_aligned([obs[i] for i in idx]),
+                    _stack_right_aligned([qpd[i] for i in idx]),
                 )
             m = mean[which]
             var[which] = (1.0 - m**2) / (shots - 1) if shots > 1 else np.full_like(m, np.inf)

@@ -388,12 +388,8 @@ class SampledCutExecutor:
             )
         self.sampling_overhead = float(np.prod([basis.overhead for basis in problem.bases]))
         self.num_cuts = len(problem.bases)
-        groups = {
-            lab: len(ObservableCollection(obs).groups) for lab, obs in problem.subobservables.items()
-        }
-        self.predicted: SubexperimentCount = count_subexperiments(
-            problem.subcircuits, groups, num_samples
-        )
+        groups = {lab: len(ObservableCollection(obs).groups) for lab, obs in problem.subobservables.items()}
+        self.predicted: SubexperimentCount = count_subexperiments(problem.subcircuits, groups, num_samples)
         check_plan_size(
             self.predicted,
             num_cuts=self.num_cuts,
@@ -447,7 +443,9 @@ class SampledCutExecutor:
             weights.append(np.repeat(w, groups))
             classes.append(offset + np.repeat(np.arange(len(w)), groups))
             offset += len(w)
-        self.allocator = ShotAllocator(allocation, self.shots, np.concatenate(weights), np.concatenate(classes))
+        self.allocator = ShotAllocator(
+            allocation, self.shots, np.concatenate(weights), np.concatenate(classes)
+        )
         self._circuit_shots = self.allocator.shots_per_circuit()
         self.last_values: SampledValues | None = None
         self.total_cost: ExecutionCost = self._cost([])  # everything executed so far (runs + shifts)
@@ -508,23 +506,23 @@ class SampledCutExecutor:
 
     # -- execution -------------------------------------------------------------
 
-    def run(self, parameter_values: Any) -> SampledValues:
+    def run(self, parameter_values: Any, *, adapt: bool = True) -> SampledValues:
         """Sampled expectation values for a batch of bindings.
 
         Args:
             parameter_values: ``(B, P)`` (or ``(P,)`` for one binding), columns in
                 ``circuit.parameters`` order.
+            adapt: ``adaptive`` allocation: let this run's estimates set the
+                next runs' shots (torch passes ``False`` for evaluation).
         """
         values = check_parameter_values(parameter_values, self.num_parameters)
         self._circuit_shots = shots = self.allocator.shots_per_circuit()
-        pubs = [
-            (circ, values[:, cols], int(n))
-            for (circ, cols), n in zip(self._circuits(), shots)
-        ]
+        pubs = [(circ, values[:, cols], int(n)) for (circ, cols), n in zip(self._circuits(), shots)]
         check_total_shots(_shots_of(pubs), self.max_total_shots, "this run")
         results = run_pubs(self.pool, pubs)
         estimates = self.reconstructor.estimates(self._by_label(results))
-        self._observe(estimates, shots)
+        if adapt:
+            self._observe(estimates, shots)
         rec = self.reconstructor.combine(estimates)
         out = SampledValues(
             values=rec.values @ self.term_weights.T,
@@ -595,7 +593,9 @@ class SampledCutExecutor:
         delta = rademacher(self.spsa_seed, self.spsa_draws, values)
         self.spsa_draws += 1
         both = np.stack([values + c * delta, values - c * delta])  # (2, B, P)
-        pubs = [(circ, both[:, :, cols], int(n)) for (circ, cols), n in zip(self._circuits(), self._circuit_shots)]
+        pubs = [
+            (circ, both[:, :, cols], int(n)) for (circ, cols), n in zip(self._circuits(), self._circuit_shots)
+        ]
         check_total_shots(_shots_of(pubs), self.max_total_shots, "this SPSA run")
         results = run_pubs(self.pool, pubs)
         rec = self.reconstructor.combine(self.reconstructor.estimates(self._by_label(results)))
