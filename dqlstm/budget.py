@@ -122,7 +122,8 @@ def refuse_if_over(budget: Budget, spent: Spent, shots: int, seconds: float, tim
         )
         have = f"[budget] max_qpu_seconds = {budget.max_qpu_seconds:g}"
     raise BudgetError(
-        f"budget: the run needs {need}, over {have}; raise budget.{key} in the config, lower train.epochs or model.shots, "
+        f"budget: the run needs {need}, over {have}; raise budget.{key} (config or --{key.replace('_', '-')}), "
+        f"lower train.epochs or model.shots, "
         f"or add --until-budget to train until the budget is spent and stop resumably"
     )
 

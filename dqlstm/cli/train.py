@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="override train.epochs")
     add_run_options(parser, seed_key="train.seed")
+    parser.add_argument("--max-shots", type=int, default=None, metavar="N", help="override budget.max_shots")
+    parser.add_argument(
+        "--max-qpu-seconds", type=float, default=None, metavar="S", help="override budget.max_qpu_seconds"
+    )
     parser.add_argument(
         "--until-budget",
         action="store_true",
@@ -48,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from dqlstm.config import default_config_path, load_config
 
     config_path = Path(args.config) if args.config else default_config_path()
-    overrides = {"train.epochs": args.epochs, "train.seed": args.seed, "model.mode": args.mode}
+    overrides = {
+        "train.epochs": args.epochs,
+        "train.seed": args.seed,
+        "model.mode": args.mode,
+        "budget.max_shots": args.max_shots,
+        "budget.max_qpu_seconds": args.max_qpu_seconds,
+    }
     cfg = load_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
     args.interrupt_hint = lambda: resume_hint(
@@ -67,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         )
         again = resume_command("train", args.config, out, flags)
         print(
-            f"dqlstm train: {result.message}; raise the budget in the config and continue with: {again}",
+            f"dqlstm train: {result.message}; raise the budget ([budget] in the config, or --max-shots / "
+            f"--max-qpu-seconds) and continue with: {again}",
             file=sys.stderr,
         )
         from dqlstm.budget import BUDGET_EXIT
