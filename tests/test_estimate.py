@@ -107,3 +107,19 @@ def test_batch_sizes_include_the_smaller_last_batch():
     assert batch_sizes(10, 4) == {4: 2, 2: 1}
     assert batch_sizes(8, 4) == {4: 2}
     assert batch_sizes(3, 4) == {3: 1}
+
+
+def test_counts_without_timing_equal_the_timed_ones_and_price_any_batch(tmp_path):
+    from dqlstm.config import load_config
+    from dqlstm.estimate import estimate
+
+    cfg = load_config(write_config(tmp_path, SAMPLED_TWO_EPOCHS + POOL))
+    timed, counted = estimate(cfg), estimate(cfg, timing=False)
+    for a, b in ((timed.total, counted.total), (timed.per_epoch, counted.per_epoch)):
+        assert (a.total.pubs, a.total.circuits, a.total.shots) == (b.total.pubs, b.total.circuits, b.total.shots)
+    assert counted.total.total.qpu_seconds == 0 and timed.total.total.qpu_seconds > 0
+    assert set(counted.total.per_qpu) == {"aer0", "aer1"}
+    # a step is linear in the batch: B bindings per gate circuit and sub-experiment
+    price = counted.pricer
+    assert price.step(3).total.circuits == 3 * price.step(1).total.circuits
+    assert price.step(4).total.shots == counted.per_step.total.shots
