@@ -156,15 +156,20 @@ class ShotAllocator:
         self.classes = np.asarray(classes, dtype=np.int64)
         if self.weights.shape != self.classes.shape:
             raise ValueError("one weight and one class per circuit")
-        if self.allocation != "uniform" and self.shots < MIN_SHOTS:
-            raise ValueError(
-                f"allocation {self.allocation!r} needs shots >= {MIN_SHOTS} per sub-experiment (every "
-                f"sub-experiment gets at least {MIN_SHOTS} to estimate its variance), got {self.shots}"
-            )
         num_classes = int(self.classes.max()) + 1 if self.classes.size else 0
         self._class_weight = np.zeros(num_classes)
         self._class_weight[self.classes] = self.weights
         self.score = np.full(num_classes, np.nan)
+        self.set_shots(shots)
+
+    def set_shots(self, shots: int) -> None:
+        """Change :math:`S` (the total :math:`S U` follows)."""
+        if self.allocation != "uniform" and shots < MIN_SHOTS:
+            raise ValueError(
+                f"allocation {self.allocation!r} needs shots >= {MIN_SHOTS} per sub-experiment (every "
+                f"sub-experiment gets at least {MIN_SHOTS} to estimate its variance), got {shots}"
+            )
+        self.shots = int(shots)
         self._fixed = None if self.allocation == "adaptive" else self._compute(self.weights)
 
     @property

@@ -341,7 +341,7 @@ class SampledCutExecutor:
             raise ValueError(f"circuit must be a QuantumCircuit, got {type(circuit).__name__}")
         if circuit.num_clbits or circuit.cregs:
             raise ValueError("circuit has classical bits; pass it without measurements")
-        self.shots = check_shots(shots)
+        self._shots = check_shots(shots)
         self.gradient = check_gradient(gradient)
         self.spsa_perturbation = check_perturbation(spsa_perturbation)
         self.spsa_step = 0
@@ -469,6 +469,20 @@ class SampledCutExecutor:
     def num_subexperiments_listed(self) -> int:
         """Sub-experiments qiskit-addon-cutting listed (duplicates included)."""
         return sum(f.terms.num_listed for f in self.fragments)
+
+    @property
+    def shots(self) -> int:
+        """:math:`S`: shots per sub-experiment and binding (the average under a non-uniform allocation).
+
+        Settable: the next runs spread :math:`S` times the distinct circuits."""
+        return self._shots
+
+    @shots.setter
+    def shots(self, shots: int) -> None:
+        shots = check_shots(shots)
+        self.allocator.set_shots(shots)
+        self._shots = shots
+        self._circuit_shots = self.allocator.shots_per_circuit()
 
     @property
     def allocation(self) -> str:
