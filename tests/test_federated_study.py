@@ -221,7 +221,7 @@ def test_mean_interval_and_differences():
     assert ci["mean"] == pytest.approx(np.mean(vals)) and ci["n"] == 5
     assert min(vals) <= ci["low"] < ci["mean"] < ci["high"] <= max(vals)
     # large normal sample: the percentile bootstrap approaches mean +- 1.96 s / sqrt(n)
-    big = np.random.default_rng(0).normal(1.0, 2.0, size=2000)
+    big = np.random.default_rng(0).normal(1.0, 2.0, size=800)
     ci = mean_interval(big)
     half = 1.96 * big.std(ddof=1) / math.sqrt(big.size)
     assert ci["low"] == pytest.approx(big.mean() - half, abs=0.1 * half)

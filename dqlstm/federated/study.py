@@ -381,7 +381,20 @@ def summarise(spec: StudySpec, records: Sequence[Record]) -> dict[str, Any]:
     for b in spec.baselines:  # the classical baselines among themselves: the data's ceiling
         if b != "mlp" and "mlp" in spec.baselines:
             comparisons.append(_compare(records, ("mlp", CENTRAL), (b, CENTRAL), paired=False))
-    return {"rows": rows, "comparisons": comparisons}
+    return {"rows": rows, "comparisons": comparisons, "shards": shard_skew(spec, records)}
+
+
+def shard_skew(spec: StudySpec, records: Sequence[Record]) -> dict[str, dict[str, float]]:
+    """Per partition: the clients' signal fractions over every run (min, max) and the mean
+    over runs of their spread across clients (max - min), to say how non-i.i.d. the shards are."""
+    out = {}
+    for p in spec.partitions:
+        runs = [np.asarray(r.signal_fractions) for r in records if r.setting == p and r.signal_fractions]
+        if runs:
+            allf = np.concatenate(runs)
+            spread = float(np.mean([f.max() - f.min() for f in runs]))
+            out[p] = {"min": float(allf.min()), "max": float(allf.max()), "mean_spread": spread}
+    return out
 
 
 def _compare(
@@ -444,6 +457,12 @@ def markdown(
         "| A | B | paired | d test AUC (pp) | AUC | d test accuracy (pp) | accuracy | AUC within 1% (TOST) |",
         "|---|---|---|---:|---|---:|---|---|",
     ]
+    for p, sk in summary.get("shards", {}).items():
+        lines.insert(
+            3,
+            f"Client signal fractions, {p} shards: {sk['min']:.3f} to {sk['max']:.3f} over all runs; "
+            f"mean spread (max - min) across a run's clients {sk['mean_spread']:.3f}.\n",
+        )
     for c in summary["comparisons"]:
         tost = c.get("auc_within_1_percent")
         t = f"{tost['verdict']} (p={tost['p_value']:.3f})" if tost else "-"
