@@ -124,9 +124,12 @@ class Estimate:
     qpus: list[dict[str, Any]] = field(default_factory=list)  # name, width, timing model
     plan: dict[str, Any] | None = None
     pricer: Pricer | None = field(default=None, repr=False, compare=False)  # prices any call (budgets)
+    budget: dict[str, Any] | None = None  # the config's [budget] and whether the run fits it
+
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("config", "kind", "mode", "on_qpus", "note", "workload", "qpus", "plan")}
+        keys = ("config", "kind", "mode", "on_qpus", "note", "workload", "qpus", "plan", "budget")
+        out = {k: getattr(self, k) for k in keys}
         out.update(per_step=self.per_step.to_dict(), per_epoch=self.per_epoch.to_dict(), total=self.total.to_dict())
         return out
 
@@ -454,7 +457,21 @@ def estimate(cfg: Mapping[str, Any], source: str = "config", *, timing: bool = T
     if not timing:
         note = "sampled: counts exact; QPU seconds not estimated (no calibration)"
     qpus = [{"name": d.name, "num_qubits": d.num_qubits, "model": d.model} for d in devices]
-    return Estimate(source, kind, mode, True, note, workload, per_step, per_epoch, total, qpus, plan, price)
+    return Estimate(source, kind, mode, True, note, workload, per_step, per_epoch, total, qpus, plan, price,
+                    budget_check(cfg, total.total, timing))
+
+
+def budget_check(cfg: Mapping[str, Any], total: Work, timed: bool) -> dict[str, Any] | None:
+    """The config's ``[budget]`` caps and whether the estimated run fits each (``None`` without caps)."""
+    caps = {k: v for k, v in (cfg.get("budget") or {}).items() if v is not None}
+    if not caps:
+        return None
+    out: dict[str, Any] = dict(caps)
+    if "max_shots" in caps:
+        out["fits_max_shots"] = total.shots <= caps["max_shots"]
+    if "max_qpu_seconds" in caps and timed:
+        out["fits_max_qpu_seconds"] = total.qpu_seconds <= caps["max_qpu_seconds"]
+    return out
 
 
 def _entry_widths(table: Mapping[str, Any]) -> list[int]:
@@ -493,6 +510,10 @@ def format_estimate(est: Estimate) -> str:
         t = lvl.total
         lines.append(f"{name:<10}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}{duration(t.qpu_seconds):>12}"
                      f"{duration(lvl.wall_seconds):>12}")
+    if est.budget:
+        verdicts = [f"{key} = {est.budget[key]:,} {'fits' if est.budget[f'fits_{key}'] else 'EXCEEDED'}"
+                    for key in ("max_shots", "max_qpu_seconds") if f"fits_{key}" in est.budget]
+        lines.append(f"budget: {'; '.join(verdicts)}")
     lines += ["", f"{'QPU':<10}{'width':>6}{'PUBs':>12}{'circuits':>14}{'shots':>16}{'QPU time':>12}  model"]
     for q in est.qpus:
         t = est.total.per_qpu.get(q["name"], Work())

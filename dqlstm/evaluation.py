@@ -175,7 +175,12 @@ def evaluate_run(
     data = load_dataset(scfg["data"])
     y_test = torch.as_tensor(data.y_test, dtype=torch.float64)
     with open_pool(scfg, seed) as pool:
-        model = build_model(scfg["model"], data.num_features, 1, seed=seed, pool=pool)
+        try:
+            model = build_model(scfg["model"], data.num_features, 1, seed=seed, pool=pool)
+        except ValueError as exc:
+            if "needs max_qubits" not in str(exc):
+                raise
+            raise ValueError(f"{exc}: give --qpus (the pool's widest QPU sets the cut)") from None
         _load_weights(model, ckpt["model"], run_dir)
         meter_default_sampler(model)
         dtype = next(model.parameters()).dtype

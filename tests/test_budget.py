@@ -47,6 +47,10 @@ def test_a_run_over_budget_is_refused_before_anything_runs(tmp_path, capsys):
     line = one_line(capsys.readouterr().err)
     assert "max_shots = 569,599" in line and f"{TOTAL:,} shots" in line and "--until-budget" in line
     assert not out.exists()  # no folder, no training
+    assert main(["estimate", budgeted(tmp_path, max_shots=TOTAL - 1), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget"] == {"max_shots": TOTAL - 1, "fits_max_shots": False}
+    assert main(["estimate", budgeted(tmp_path, max_shots=TOTAL)]) == 0
+    assert "budget: max_shots = 569,600 fits" in capsys.readouterr().out
 
 
 def test_qpu_seconds_are_refused_from_the_calibrated_estimate(tmp_path, capsys):

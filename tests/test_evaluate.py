@@ -126,3 +126,15 @@ def test_a_sampled_trained_run_evaluates_with_its_own_shots(tmp_path, capsys):
     assert main(["train", write_config(tmp_path, SAMPLED), "--out", str(out), "--quiet"]) == 0
     ev = evaluate(capsys, out, "--repeats", "2")
     assert ev["shots"] == 20 and ev["cost"]["shots"] == ev["cost"]["circuits"] * 20
+
+
+def test_an_uncut_ansatz_needs_a_pool_to_set_its_cut(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = EXACT.replace('ansatz = "modular"\nmodule_size = 2\nlinks = 1\n', 'ansatz = "chen2020"\n').replace(
+        "n_qubits = 4", "n_qubits = 3")
+    assert 'ansatz = "chen2020"' in config
+    assert main(["train", write_config(tmp_path, config), "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--repeats", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "needs max_qubits" in err and "give --qpus" in err
