@@ -29,10 +29,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dqlstm.progress import count, duration
+from dqlstm.progress import duration
 
 BUDGET_EXIT = 3  # exit status of a run stopped by its budget (0 finished, 2 refused or error, 130 Ctrl-C)
 KEYS = ("max_shots", "max_qpu_seconds")
+
+
+def seconds_text(s: float) -> str:
+    """Seconds precise enough to compare with a cap (``0.473 s``), minutes and hours as durations."""
+    return f"{s:.3g} s" if s < 120 else duration(s)
 
 
 class BudgetError(ValueError):
@@ -96,8 +101,8 @@ class Budget:
             )
         if self.max_qpu_seconds is not None and spent.qpu_seconds + seconds > self.max_qpu_seconds:
             return "max_qpu_seconds", (
-                f"[budget] max_qpu_seconds = {self.max_qpu_seconds:g}: spent {duration(spent.qpu_seconds)} "
-                f"of QPU time, {{what}} needs about {duration(seconds)} more"
+                f"[budget] max_qpu_seconds = {self.max_qpu_seconds:g}: spent {seconds_text(spent.qpu_seconds)} "
+                f"of QPU time, {{what}} needs about {seconds_text(seconds)} more"
             )
         return None
 
@@ -117,8 +122,8 @@ def refuse_if_over(budget: Budget, spent: Spent, shots: int, seconds: float, tim
         have = f"[budget] max_shots = {budget.max_shots:,}"
     else:
         need = (
-            f"an estimated {duration(seconds + spent.qpu_seconds)} of QPU time in all "
-            f"({duration(spent.qpu_seconds)} already spent{'; ' + timing_note if timing_note else ''})"
+            f"an estimated {seconds_text(seconds + spent.qpu_seconds)} of QPU time in all "
+            f"({seconds_text(spent.qpu_seconds)} already spent{'; ' + timing_note if timing_note else ''})"
         )
         have = f"[budget] max_qpu_seconds = {budget.max_qpu_seconds:g}"
     raise BudgetError(
@@ -246,7 +251,3 @@ def work_ahead(
     full += price.forward(num_test)
     total += full.times(max(epochs - epoch, 0))
     return total + price.forward(num_train) + price.forward(num_test)
-
-
-def spent_text(spent: Spent) -> str:
-    return f"{count(spent.shots)} shots, {duration(spent.qpu_seconds)} of QPU time"

@@ -59,6 +59,17 @@ def test_qpu_seconds_are_refused_from_the_calibrated_estimate(tmp_path, capsys):
     line = one_line(capsys.readouterr().err)
     assert "max_qpu_seconds = 1e-06" in line and "calibrated on this machine" in line
     assert not out.exists()
+    # started anyway, it stops before the first step (its estimate alone passes the cap) ...
+    assert main(["train", budgeted(tmp_path, max_qpu_seconds=1e-6), "--out", str(out), "--quiet",
+                 "--until-budget"]) == BUDGET_EXIT
+    line = one_line(capsys.readouterr().err)
+    assert "max_qpu_seconds = 1e-06: spent 0 s of QPU time, mini-batch 1/2 of epoch 1 needs about" in line
+    assert metrics(out)["budget"]["position"] == {"epoch": 1, "batches_done": 0, "num_batches": 2}
+    # ... and without the cap it resumes from there to the end, counting the QPU seconds it spent
+    assert main(["train", write_config(tmp_path, CONFIG), "--out", str(out), "--quiet", "--resume"]) == 0
+    m = metrics(out)
+    assert m["finished"] and m["cut"]["executed"]["total_shots"] == TOTAL
+    assert m["cut"]["pool"]["qpus"]["local-aer"]["seconds"] > 0
 
 
 def test_a_budget_that_fits_exactly_runs_to_the_end(tmp_path, capsys):
