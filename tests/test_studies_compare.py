@@ -22,7 +22,12 @@ from dqlstm.config import ConfigError
 from dqlstm.data.dataset import load_dataset
 from dqlstm.metrics import nrmse
 from dqlstm.stats import EQUIVALENT, NOT_SHOWN_EQUIVALENT, bootstrap_ci, tost_log_ratio
-from dqlstm.studies.compare import load_compare_spec, run_compare, summarise
+from dqlstm.studies.compare import (
+    load_compare_spec,
+    run_compare,
+    summarise,
+    variant_plan,
+)
 from dqlstm.studies.compare_tables import (
     BaselineRecord,
     RunRecord,
@@ -326,8 +331,18 @@ def test_shipped_chen_config_is_the_issue_design():
     assert ("qlstm", "6vqc", False, "exact") in kinds  # Chen-faithful reference
     assert ("qlstm", "4vqc", True, "exact") in kinds  # dressed centralised
     dist = [v for v in spec.variants if v.centralised]
-    assert len(dist) == 1 and models[dist[0].label]["mode"] == "cut-exact"
-    assert models[dist[0].label]["n_qubits"] == models[dist[0].centralised]["n_qubits"]
+    assert len(dist) == 1 and models[dist[0].label]["n_qubits"] == models[dist[0].centralised]["n_qubits"]
+    plan = variant_plan(models[dist[0].label])  # links = 0: 2 fragments of 3 qubits, nothing cut
+    assert (plan.num_fragments, plan.num_cuts, max(plan.fragment_widths)) == (2, 0, 3)
+    # the cut-exact check runs the same model as fragments, in the same run folders
+    check = load_compare_spec(REPO / "experiments/configs/compare_chen_cutcheck.toml")
+    twin = [v for v in check.variants if v.reference]
+    assert len(twin) == 1 and check.run_config("narma5", twin[0], 0)["model"]["mode"] == "cut-exact"
+    ref = check.variant(twin[0].reference)
+    assert ref.label == dist[0].label
+    assert check.run_config("narma5", ref, 0) == spec.run_config("narma5", dist[0], 0)
+    cut_model = dict(check.run_config("narma5", twin[0], 0)["model"], mode="exact")
+    assert cut_model == models[dist[0].label]  # the same model but for the mode
     data = spec.data_config("narma5", 0)
     assert (data["features"], data["input"], data["window"]) == ("y", "sine", 4)
     assert spec.baseline_names("narma5") == ("persistence", "linear-extrapolation", "ar")
