@@ -10,16 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qiskit_addon_cutting import generate_cutting_experiments
-
 from qiskit.circuit import Parameter, QuantumCircuit
 from qiskit.quantum_info import PauliList, SparsePauliOp, Statevector
+from qiskit_addon_cutting import generate_cutting_experiments
 
 from dqlstm.circuits import build_vqc
 from dqlstm.config import ConfigError
 from dqlstm.cutting.dedup import fragment_terms
 from dqlstm.cutting.sampled import SampledCutExecutor
-from dqlstm.engine.observables import z_observables
 from dqlstm.studies.qpd_variance import (
     UniformShotCost,
     cut_terms,
@@ -88,6 +86,12 @@ def test_shots_formula_closed_forms():
     assert cost.shots_per_subexperiment(0.01) == math.ceil(2 / (math.sqrt(1 + 0.01**2) - 1) - 1e-9)
     assert cost.total_shots(0.01) == 10 * cost.shots_per_subexperiment(0.01)
     assert kappa_shots(9.0, 0.01, 0.5) == pytest.approx((9 - 0.25) / 1e-4)
+    # no cut (kappa 1 by construction): a fragment's estimate of an observable it does not hold is exactly 1,
+    # so N = 1/eps^2 per fragment, M = F fragments
+    vqc = build_vqc("modular", 9, 1, module_size=3, links=0)
+    free = plan_shot_cost(plan_cuts(vqc.circuit, 3), vqc.circuit)
+    assert (free.num_subexperiments, free.fragment_weights, free.sampling_overhead) == (3, (1.0,), 1.0)
+    assert free.shots_per_subexperiment(0.01) == 10_000
     # merged QPDs: CX 6 terms of +-1/2, 5 local classes per side; Move 8 terms, 4 / 6 classes
     from qiskit.circuit.library import CXGate
     from qiskit_addon_cutting.instructions import Move

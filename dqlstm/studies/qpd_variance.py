@@ -41,7 +41,12 @@ for any :math:`S` bounds :math:`\sum_{k_S} A_S^2` by :math:`\prod_c s_c(S)`
 .. math:: \mathrm{Var}\,Y \le \prod_f \Big(1 + \frac{B_f}{N}\Big) - 1
           = \frac{\sum_f B_f}{N} + O(N^{-2})
 
-for every binding and :math:`\pm 1` observable. Fragment :math:`f` runs
+for every binding and :math:`\pm 1` observable. A fragment without cuts runs
+no QPD measurement, so where it does not hold the observable its estimate is
+exactly 1 and drops out; for single-qubit observables (the QLSTM's
+:math:`Z_q`) the product runs over the fragments with cuts plus one
+:math:`B = 1` for the observable's own fragment if that has none (so
+:math:`\kappa = 1` plans get :math:`N = 1/\varepsilon^2` per fragment). Fragment :math:`f` runs
 :math:`\prod_{c\ni f} D_c(f)` distinct circuits (:math:`D_c(f)` classes on
 its side), :math:`M = \sum_f \prod_{c\ni f} D_c(f)` per observable group
 and binding; the uniform allocation spends :math:`M N` shots for one
@@ -211,14 +216,23 @@ def plan_shot_cost(plan, circuit: QuantumCircuit) -> UniformShotCost:
         terms.append((t, cut.fragments))
     weights = []
     distinct = 0
+    uncut = False
     for f in range(plan.num_fragments):
-        b, m = 1.0, 1
+        b, m, touched = 1.0, 1, False
         for t, (fa, fb) in terms:
             if f in (fa, fb):
                 b *= t.s(fa == f, fb == f)
                 m *= t.distinct(fa == f, fb == f)
-        weights.append(b)
+                touched = True
         distinct += m
+        if touched:
+            weights.append(b)
+        else:
+            uncut = True
+    # a fragment without cuts measures no QPD bits: for an observable it does not hold its estimate is
+    # exactly 1 (no variance); a single-qubit observable sits on one such fragment at most
+    if uncut:
+        weights.append(1.0)
     kappa = math.prod(t.gamma**2 for t, _ in terms)
     return UniformShotCost(distinct, kappa, tuple(weights))
 

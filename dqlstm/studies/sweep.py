@@ -77,7 +77,8 @@ from dqlstm.studies.shot_error import ShotCase, ShotRow, measure_shot_error
 FAMILIES = ("chen2020", "brick", "modular-l0", "modular-l1", "modular-l2", "modular-l3")
 _SWEEP_KEYS = {"name", "qubits", "capacities", "families", "layers", "module_size", "target_stderr"}
 _TIMING_KEYS = {"families", "capacities", "layers", "max_qubits", "batch", "gates", "max_bytes", "time_limit",
-                "exact_max_qubits", "sampled_max_subexperiments", "sampled_shots", "sampled_batch", "enabled"}
+                "exact_max_qubits", "sampled_max_subexperiments", "sampled_max_qubits", "sampled_shots",
+                "sampled_batch", "enabled"}
 _SHOTS_KEYS = {"cases", "shots", "repetitions", "bindings", "seed", "enabled"}
 _CASE_KEYS = {"family", "layers", "qubits", "capacity"}
 _QUICK_KEYS = _SWEEP_KEYS | {"timing_" + k for k in _TIMING_KEYS} | {"shots_" + k for k in _SHOTS_KEYS}
@@ -107,6 +108,7 @@ class TimingSpec:
     time_limit: float = 60.0  # seconds per measurement before it is abandoned
     exact_max_qubits: int = 14
     sampled_max_subexperiments: int = 100  # distinct sub-experiments (the ones that run)
+    sampled_max_qubits: int = 36  # wider: parameter-shift over every weight takes minutes
     sampled_shots: int = 1000
     sampled_batch: int = 2
 
@@ -329,6 +331,9 @@ def measure_row(row: SweepRow, vqc, plan, timing: TimingSpec, seed: int = 0) -> 
         except MemoryError as exc:
             row.cut_exact_skip = f"out of memory: {exc}"
 
+    if row.n_qubits > timing.sampled_max_qubits:
+        row.sampled_skip = f"{row.n_qubits} qubits > sampled_max_qubits={timing.sampled_max_qubits}"
+        return
     if row.num_subexperiments > timing.sampled_max_subexperiments:
         row.sampled_skip = (f"{row.num_subexperiments} distinct sub-experiments > sampled_max_subexperiments="
                             f"{timing.sampled_max_subexperiments} (parameter-shift gradients re-run each one "
