@@ -62,7 +62,7 @@ def plot_compare_losses(path: Path, spec, task: str, runs: Sequence, rows: Seque
 
 def plot_compare_intervals(path: Path, task: str, rows: Sequence) -> Path:
     """Test MSE of every row (naive baselines and trained models): mean over seeds with its 95% bootstrap
-    interval, and each seed's value, on a log axis; the best baseline as a vertical line."""
+    interval on a log axis; the best baseline as a vertical line."""
     fig = Figure(figsize=(10, 0.45 * len(rows) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     ys = np.arange(len(rows))[::-1]
