@@ -137,14 +137,17 @@ def check_budget(cfg: Mapping[str, Any], checkpoint: Mapping[str, Any] | None, u
 
 
 def _untimed_pricer(cfg: Mapping[str, Any], model: nn.Module, seq: int) -> Any:
-    """Counts (no seconds) of the run model's own calls: the planned work the progress shows."""
-    from dqlstm.estimate import Pricer, untimed_devices
+    """Counts (no seconds) of the run model's own calls on its own QPUs: the planned work the progress shows."""
+    from dqlstm.estimate import Device, Pricer, untimed_devices
 
     core = getattr(model, "core", model)
     executor = core.engine.executor
-    return Pricer(
-        executor, untimed_devices(cfg.get("qpus") or {}, executor), int(core.vqc_weights.shape[0]), seq
-    )
+    qpus = getattr(executor.pool, "qpus", None)  # a QPUPool: its QPUs, nothing built again
+    if qpus:
+        devices = [Device(q.name, q.num_qubits, "not timed", lambda _c, _k, _s: 0.0) for q in qpus]
+    else:
+        devices = untimed_devices({}, executor)
+    return Pricer(executor, devices, int(core.vqc_weights.shape[0]), seq)
 
 
 def _train(
