@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "Train the model described by CONFIG and write metrics.json, config.toml, "
             "checkpoint.pt and plots to the output folder."
         ),
+        epilog="exit status: 0 finished, 2 error or refused by [budget], 3 stopped by [budget] (resumable), "
+        "130 interrupted",
     )
     parser.add_argument(
         "config",
