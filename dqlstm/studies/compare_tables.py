@@ -397,7 +397,8 @@ def render_task(
             "",
             (
                 "Geometric mean over seeds of the per-seed test-MSE ratio model / baseline, [95% bootstrap "
-                "interval]; *better* / *worse* only when the whole interval lies below / above 1."
+                "interval]; the model is *better* / *worse* only when the whole interval lies below / above "
+                "1. In the sentences below the baseline is the subject; the ratios are still model / baseline."
             ),
             "",
             markdown_table(table, cols),
