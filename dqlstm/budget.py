@@ -169,14 +169,16 @@ class MeteredSampler:
     Wraps the default local sampler of a sampled model without a pool, so its
     ``cut_summary()`` reports ``pool`` statistics (and QPU seconds) as a
     ``QPUPool``'s does. The results are the wrapped sampler's, untouched.
+    ``share``: another meter whose statistics this one adds to (the two
+    engines of a 6vqc cell, each with its own local sampler, report one pool).
     """
 
-    def __init__(self, inner: Any, name: str, num_qubits: int) -> None:
+    def __init__(self, inner: Any, name: str, num_qubits: int, share: MeteredSampler | None = None) -> None:
         from backends.stats import PoolStats, QPUStats
 
         self.inner = inner
-        self._stats = PoolStats(qpus={name: QPUStats(name, num_qubits)})
-        self._name = name
+        self._stats = share._stats if share is not None else PoolStats(qpus={name: QPUStats(name, num_qubits)})
+        self._name = share._name if share is not None else name
 
     @property
     def stats(self) -> Any:
@@ -203,13 +205,17 @@ class MeteredSampler:
 
 def meter_default_sampler(model: Any) -> bool:
     """Wrap a sampled model's default local sampler in a :class:`MeteredSampler` (not a pool: it keeps
-    its own statistics). Returns whether a sampler was wrapped."""
+    its own statistics); a 6vqc cell's readout sampler adds to the same statistics. Returns whether a
+    sampler was wrapped."""
     core = getattr(model, "core", model)
     executor = getattr(getattr(core, "engine", None), "executor", None)
     if executor is None or getattr(executor, "pool", None) is None or hasattr(executor.pool, "stats"):
         return False
     width = max((c.num_qubits for f in executor.fragments for c in f.subexperiments), default=1)
-    executor.pool = MeteredSampler(executor.pool, "local-aer", width)
+    executor.pool = meter = MeteredSampler(executor.pool, "local-aer", width)
+    readout = getattr(getattr(core, "readout_engine", None), "executor", None)
+    if readout is not None and getattr(readout, "pool", None) is not None and not hasattr(readout.pool, "stats"):
+        readout.pool = MeteredSampler(readout.pool, "local-aer", width, share=meter)
     return True
 
 

@@ -3,32 +3,51 @@ r"""The price of a training run before running it: circuits, PUBs, shots and QPU
 Nothing runs on a QPU except, for simulated QPUs, a short timing calibration.
 The model is built exactly as ``dqlstm train`` builds it (same plan, same
 sub-experiments), so the counts are read from its :class:`SampledCutExecutor`,
-not re-derived. Notation: ``G = 4`` gate circuits per engine call, ``S`` the
-window length (time steps), ``n_f`` the distinct sub-experiments of fragment
-``f``, ``P_f`` the circuit parameters it owns (weights and encoding angles).
+not re-derived. Notation: ``G`` circuits per engine call (4 gate circuits;
+``cell = "6vqc"`` adds a second engine of ``G = 2`` readout circuits VQC5/VQC6,
+``hidden_size`` wide, called after the gates at every time step, priced the
+same way), ``T`` the window length (time steps), ``n_f`` the distinct
+sub-experiments of fragment ``f``, ``U = sum_f n_f``, ``P_f`` the circuit
+parameters fragment ``f`` owns (weights and encoding angles), ``s_u`` the
+shots per binding of distinct circuit ``u`` (``executor.circuit_shots()``:
+``S`` = ``shots`` each under ``uniform``; any allocation keeps
+``sum_u s_u = S * U``).
 
 One engine call on ``B`` samples has ``R = G * B`` binding rows:
 
-* forward:  PUBs ``sum_f n_f``, circuits ``R * sum_f n_f``;
-* backward (parameter shift, fragments with ``P_f > 0`` only):
-  PUBs ``sum_f n_f``, circuits ``R * sum_f 2 * P_f * n_f``.
+* forward: PUBs ``U``, circuits ``R * U``, shots ``R * S * U``;
+* backward, ``gradient = "spsa"``: every circuit at ``theta +- c_k Delta``:
+  PUBs ``U``, circuits ``2 * R * U``, shots ``2 * R * S * U``;
+* backward, parameter shift (fragments with ``P_f > 0`` only): PUBs
+  ``sum_f n_f``, circuits ``R * sum_f 2 * P_f * n_f``, shots
+  ``R * sum_f 2 * P_f * sum_{u in f} s_u`` (``S`` x circuits only under
+  ``uniform``: ``weighted`` moves shots between fragments).
+
+``adaptive`` allocation changes ``s_u`` every step from the latest forward
+run; the estimate uses the allocation of the freshly built model (the
+``weighted`` one of the first step). Forward and SPSA totals do not depend on
+it (``sum_u s_u`` is fixed), so they stay exact; parameter-shift shots, the
+per-QPU split and QPU seconds are then approximate, and the estimate says so
+(``approximate``).
 
 A run of ``E`` epochs on ``N_train`` / ``N_test`` windows, batch size ``b``:
 
-* step (mini-batch of ``B``) = ``S`` forward + ``S`` backward calls on ``B``;
+* step (mini-batch of ``B``) = ``T`` forward + ``T`` backward calls on ``B``
+  (of each engine);
 * epoch = one step per mini-batch (``N_train // b`` of ``b``, plus one of
-  ``N_train % b`` if non-zero) + ``S`` forward calls on ``N_test`` (``evaluate``
+  ``N_train % b`` if non-zero) + ``T`` forward calls on ``N_test`` (``evaluate``
   takes the whole test set as one batch);
-* total = ``E`` epochs + ``S`` forward calls on ``N_train`` and ``S`` on
+* total = ``E`` epochs + ``T`` forward calls on ``N_train`` and ``T`` on
   ``N_test`` (the final ``predict`` of each part, one batch each).
-
-Shots = circuits x shots per sub-experiment.
 
 QPU seconds (per PUB, i.e. per job, of ``k`` bound circuits with ``s`` shots):
 
 * simulated QPU (Aer, local sampler): ``a + c * k``, ``a`` and ``c`` calibrated
   on this machine by running a handful of the run's own forward PUBs at two
-  batch sizes on one QPU of each device entry (``s`` is fixed per config);
+  batch sizes on one QPU of each device entry (:func:`calibrate`: fastest of
+  several repeats, and a floor on ``c`` so that a noisy machine never prices
+  circuits at 0 s; the local sampler draws shots from the exact
+  distribution, so ``s`` hardly matters);
 * IBM backend (hardware or fake; fake backends carry the same target data):
   ``JOB_OVERHEAD + k * s * (rep_delay + T_circ)``, with ``rep_delay`` the
   backend's ``default_rep_delay`` and ``T_circ`` the circuit's duration on the
@@ -40,7 +59,8 @@ QPU seconds (per PUB, i.e. per job, of ``k`` bound circuits with ``s`` shots):
 Split over the pool: each PUB goes only to QPUs at least as wide as its
 fragment, assigned as the pool's scheduler does (most constrained first, then
 least loaded) with these seconds as costs, i.e. assuming balanced load and no
-failures or retries. ``wall_seconds`` sums each call's busiest QPU.
+failures or retries. ``wall_seconds`` sums each call's busiest QPU (the
+engines of a 6vqc cell run one after the other).
 """
 
 from __future__ import annotations
@@ -61,6 +81,8 @@ DEFAULT_REP_DELAY = 250e-6  # s: IBM's usual default when the backend does not s
 NO_ACCOUNT_PER_SHOT = 2.5e-4  # s per circuit-shot, IBMRuntimeQPU.estimate_cost for hardware
 CALIBRATION_PUBS = 4  # forward PUBs timed per device entry
 MAX_CALIBRATION_ROWS = 256  # bindings of the larger calibration PUBs
+MIN_CALIBRATION_ROWS = 32  # ... at least: enough work per PUB for its time to stand out of the noise
+CALIBRATION_REPEATS = 3  # timings per size; the fastest counts (a busy machine only ever adds time)
 SPEC_SECTIONS = {  # sections that mark a spec that is not a `dqlstm train` config
     "study": "a compare study (dqlstm compare)",
     "variant": "a compare study (dqlstm compare)",
@@ -125,21 +147,23 @@ class Estimate:
     plan: dict[str, Any] | None = None
     pricer: Pricer | None = field(default=None, repr=False, compare=False)  # prices any call (budgets)
     budget: dict[str, Any] | None = None  # the config's [budget] and whether the run fits it
-
+    approximate: list[str] = field(default_factory=list)  # why figures beyond QPU seconds are not exact
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("config", "kind", "mode", "on_qpus", "note", "workload", "qpus", "plan", "budget")
         out = {k: getattr(self, k) for k in keys}
+        out.update(approximate=bool(self.approximate), approximate_why=list(self.approximate))
         out.update(per_step=self.per_step.to_dict(), per_epoch=self.per_epoch.to_dict(), total=self.total.to_dict())
         return out
 
 
 @dataclass(frozen=True)
 class PubShape:
-    """One PUB of an engine call: its circuit and how many bound circuits it carries."""
+    """One PUB of an engine call: its circuit, how many bound circuits it carries and their shots each."""
 
     circuit: Any
     bindings: int
+    shots: int
 
 
 @dataclass
@@ -156,14 +180,21 @@ class Device:
 
 
 def call_pubs(executor: Any, rows: int, backward: bool) -> list[PubShape]:
-    """The PUBs of one ``executor.run`` (forward) or ``executor.jacobian`` shift run on ``rows`` bindings."""
+    """The PUBs of one ``executor.run`` (forward) or ``executor.jacobian`` run on ``rows`` bindings.
+
+    Backward is SPSA (every circuit, 2 perturbed bindings per row) or the
+    parameter shift (fragments owning parameters, ``2 P_f`` per row); each
+    circuit with the shots ``executor.circuit_shots()`` gives it next.
+    """
+    shots = executor.circuit_shots()
+    spsa = backward and getattr(executor, "gradient", "parameter-shift") == "spsa"
     out = []
     for frag in executor.fragments:
         p_f = int(frag.parameters.size)
-        if backward and p_f == 0:
+        if backward and not spsa and p_f == 0:
             continue  # nothing to shift: the fragment's forward results are reused
-        per_row = 2 * p_f if backward else 1
-        out.extend(PubShape(c, per_row * rows) for c in frag.subexperiments)
+        per_row = 2 if spsa else 2 * p_f if backward else 1
+        out.extend(PubShape(c, per_row * rows, int(n)) for c, n in zip(frag.subexperiments, shots[frag.label]))
     return out
 
 
@@ -175,7 +206,7 @@ def batch_sizes(n: int, batch_size: int) -> dict[int, int]:
     return sizes
 
 
-def schedule(pubs: Sequence[PubShape], shots: int, devices: Sequence[Device]) -> Level:
+def schedule(pubs: Sequence[PubShape], devices: Sequence[Device]) -> Level:
     """Work of one call, dispatched as the pool dispatches: in priority order to free QPUs that fit.
 
     Replays the pool's list scheduling (:mod:`backends.scheduler`) in simulated
@@ -185,7 +216,7 @@ def schedule(pubs: Sequence[PubShape], shots: int, devices: Sequence[Device]) ->
     from backends.scheduler import choose_qpu, task_priority
 
     widths = [d.num_qubits for d in devices]
-    costs = [[d.seconds(p.circuit, p.bindings, shots) if p.circuit.num_qubits <= d.num_qubits else 0.0
+    costs = [[d.seconds(p.circuit, p.bindings, p.shots) if p.circuit.num_qubits <= d.num_qubits else 0.0
               for d in devices] for p in pubs]
     for p in pubs:
         if p.circuit.num_qubits > max(widths):
@@ -210,7 +241,7 @@ def schedule(pubs: Sequence[PubShape], shots: int, devices: Sequence[Device]) ->
             load[q] += costs[i][q]
             busy_until[q] = now + costs[i][q]
             k = pubs[i].bindings
-            per[devices[q].name] += Work(1, k, k * shots, costs[i][q])
+            per[devices[q].name] += Work(1, k, k * pubs[i].shots, costs[i][q])
         later = [t for t in busy_until if t > now]
         now = min(later) if later else now
     total = Work()
@@ -219,22 +250,36 @@ def schedule(pubs: Sequence[PubShape], shots: int, devices: Sequence[Device]) ->
     return Level(total, per, max(busy_until, default=0.0))
 
 
+def model_engines(core: Any) -> list[tuple[Any, int]]:
+    """``(executor, G)`` of each sampled engine of a QLSTM core, in call order: the gate circuits
+    (``G = 4``) and, for ``cell = "6vqc"``, the readout circuits VQC5/VQC6 (``G = 2``)."""
+    engines = [(core.engine.executor, int(core.vqc_weights.shape[0]))]
+    readout = getattr(core, "readout_engine", None)
+    if readout is not None:
+        engines.append((readout.executor, int(core.readout_weights.shape[0])))
+    return engines
+
+
 class Pricer:
     """The work of the engine calls of one sampled model on the pool's devices (cached per batch size).
 
-    ``forward(B)`` is a prediction on ``B`` samples (``S`` forward calls),
-    ``step(B)`` an optimiser step on a mini-batch of ``B`` (``S`` forward and
-    ``S`` shift calls): the units of the formulas in the module docstring.
+    ``engines``: :func:`model_engines`. ``forward(B)`` is a prediction on ``B``
+    samples (``T`` forward calls of each engine), ``step(B)`` an optimiser step
+    on a mini-batch of ``B`` (``T`` forward and ``T`` backward calls of each):
+    the units of the formulas in the module docstring.
     """
 
-    def __init__(self, executor: Any, devices: Sequence[Device], gates: int, seq: int) -> None:
-        self.executor, self.devices, self.gates, self.seq = executor, list(devices), gates, seq
+    def __init__(self, engines: Sequence[tuple[Any, int]], devices: Sequence[Device], seq: int) -> None:
+        self.engines, self.devices, self.seq = list(engines), list(devices), seq
         self._cache: dict[tuple[int, bool], Level] = {}
 
     def call(self, batch: int, backward: bool) -> Level:
+        """One call of every engine on ``batch`` samples (each engine's PUBs are one ``pool.run``)."""
         if (batch, backward) not in self._cache:
-            pubs = call_pubs(self.executor, self.gates * batch, backward)
-            self._cache[(batch, backward)] = schedule(pubs, self.executor.shots, self.devices)
+            level = Level()
+            for executor, gates in self.engines:
+                level += schedule(call_pubs(executor, gates * batch, backward), self.devices)
+            self._cache[(batch, backward)] = level
         return self._cache[(batch, backward)]
 
     def forward(self, batch: int) -> Level:
@@ -251,8 +296,18 @@ def _random_bindings(circuit: Any, rows: int, rng: np.random.Generator) -> np.nd
     return rng.uniform(-np.pi, np.pi, size=(rows, circuit.num_parameters))
 
 
-def calibrate(run: Callable[[list], Any], circuits: Sequence[Any], shots: int, rows: tuple[int, int]) -> tuple[float, float]:
-    """``(a, c)`` of ``seconds = a + c * bindings`` per PUB, timed with ``run(pubs)`` at two binding counts."""
+def calibrate(run: Callable[[list], Any], circuits: Sequence[Any], shots: int, rows: tuple[int, int],
+              repeats: int = CALIBRATION_REPEATS) -> tuple[float, float]:
+    """``(a, c)`` of ``seconds = a + c * bindings`` per PUB, timed with ``run(pubs)`` at two binding counts.
+
+    Each size is timed ``repeats`` times and the fastest counts: another
+    process on a shared machine only ever adds time. ``c`` is the slope
+    between the sizes; when noise makes it smaller than
+    ``t_large / (2 large)`` (half the per-circuit share of the larger PUB's
+    own fastest time), that floor is used instead, so that a busy machine
+    never prices circuits at 0 s (it once fitted 0 ms/circuit); ``a`` is what
+    the smaller PUBs leave, at least 0.
+    """
     rng = np.random.default_rng(0)
     small, large = rows
     run([(c, _random_bindings(c, small, rng), shots) for c in circuits])  # warm-up: transpile, compile
@@ -260,12 +315,13 @@ def calibrate(run: Callable[[list], Any], circuits: Sequence[Any], shots: int, r
     for k in (small, large):
         pubs = [(c, _random_bindings(c, k, rng), shots) for c in circuits]
         best = math.inf
-        for _ in range(2):  # best of two: a shared machine only ever adds time
+        for _ in range(max(repeats, 1)):
             t0 = time.perf_counter()
             run(pubs)
             best = min(best, time.perf_counter() - t0)
         times.append(best / len(circuits))
-    per_binding = max((times[1] - times[0]) / (large - small), 0.0) if large > small else 0.0
+    slope = (times[1] - times[0]) / (large - small) if large > small else 0.0
+    per_binding = max(slope, times[1] / (2 * large))
     return max(times[0] - small * per_binding, 0.0), per_binding
 
 
@@ -307,6 +363,7 @@ def pool_devices(table: Mapping[str, Any], executor: Any, batch_rows: int) -> li
     from backends.schema import device_names
 
     forward = [p.circuit for p in call_pubs(executor, 1, backward=False)]
+    rows = max(batch_rows, MIN_CALIBRATION_ROWS)
     devices: list[Device] = []
     for entry in table["devices"]:
         names = device_names(entry)
@@ -326,7 +383,7 @@ def pool_devices(table: Mapping[str, Any], executor: Any, batch_rows: int) -> li
                 timing = ibm_timing(qpu, int(entry.get("optimization_level", 1)))
             if timing is None:
                 fits = [c for c in forward if c.num_qubits <= qpu.num_qubits][:CALIBRATION_PUBS]
-                a, c = calibrate(lambda pubs: qpu.run(pubs), fits, executor.shots, (1, max(batch_rows, 2))) \
+                a, c = calibrate(lambda pubs: qpu.run(pubs), fits, executor.shots, (1, rows)) \
                     if fits else (0.0, 0.0)
                 timing = (lambda _c, k, _s, a=a, c=c: a + c * k,
                           f"calibrated on this machine: {a * 1e3:.3g} ms/job + {c * 1e3:.3g} ms/circuit "
@@ -343,7 +400,7 @@ def local_device(executor: Any, batch_rows: int) -> Device:
 
     forward = [p.circuit for p in call_pubs(executor, 1, backward=False)]
     a, c = calibrate(lambda pubs: run_pubs(executor.pool, pubs), forward[:CALIBRATION_PUBS], executor.shots,
-                     (1, max(batch_rows, 2)))
+                     (1, max(batch_rows, MIN_CALIBRATION_ROWS)))
     width = max(circuit.num_qubits for circuit in forward)
     return Device("local-aer", width, f"calibrated on this machine: {a * 1e3:.3g} ms/job + "
                   f"{c * 1e3:.3g} ms/circuit at {executor.shots} shots", lambda _c, k, _s: a + c * k)
@@ -431,17 +488,18 @@ def estimate(cfg: Mapping[str, Any], source: str = "config", *, timing: bool = T
         plan = {k: v for k, v in (summary or {}).items() if k not in ("evaluations", "executed", "pool")}
         return _nothing(source, kind, mode, "cut-exact: sub-experiments are contracted exactly on this machine; "
                         "nothing runs on QPUs (the plan below is what sampled mode would run)", workload, plan)
-    executor = core.engine.executor
-    gates = int(core.vqc_weights.shape[0])
-    # calibrate up to the size of a full step's largest PUB (shift runs), capped to stay quick
-    rows = min(max([p.bindings for p in call_pubs(executor, gates * b, True)] + [gates * b]), MAX_CALIBRATION_ROWS)
+    engines = model_engines(core)
+    executor = engines[0][0]  # the gate circuits: the widest fragments, calibrated
+    # calibrate up to the size of a full step's largest PUB (backward runs), capped to stay quick
+    rows = min(max(p.bindings for ex, g in engines for p in call_pubs(ex, g * b, True) + call_pubs(ex, g * b, False)),
+               MAX_CALIBRATION_ROWS)
     if not timing:
         devices = untimed_devices(table, executor)
     elif table.get("devices"):
         devices = pool_devices(table, executor, rows)
     else:
         devices = [local_device(executor, rows)]
-    price = Pricer(executor, devices, gates, data.window)
+    price = Pricer(engines, devices, data.window)
     per_step = price.step(min(b, data.num_train))
     per_epoch = Level()
     for size, count in batch_sizes(data.num_train, b).items():
@@ -449,16 +507,41 @@ def estimate(cfg: Mapping[str, Any], source: str = "config", *, timing: bool = T
     per_epoch += price.forward(data.num_test)  # evaluate: the test set as one batch
     final = price.forward(data.num_train) + price.forward(data.num_test)  # predict on both parts
     total = per_epoch.times(n_epochs) + final
-    plan = {k: v for k, v in summary.items() if k not in ("evaluations", "executed", "pool")}
-    plan["fragments"] = [{"label": str(f.label), "width": int(f.subexperiments[0].num_qubits),
-                          "distinct_subexperiments": len(f.subexperiments), "parameters": int(f.parameters.size)}
-                         for f in executor.fragments]
-    note = "sampled: counts exact; QPU seconds estimated, balanced load, no retries"
+    counters = ("evaluations", "executed", "pool")
+    plan = {k: v for k, v in summary.items() if k not in counters}
+    if "circuits" in plan:  # 6vqc: each engine's own plan, without its counters
+        plan["circuits"] = {name: {k: v for k, v in sub.items() if k not in counters}
+                            for name, sub in plan["circuits"].items()}
+    for key, (ex, _) in zip(("fragments", "readout_fragments"), engines):
+        plan[key] = [{"label": str(f.label), "width": int(f.subexperiments[0].num_qubits),
+                      "distinct_subexperiments": len(f.subexperiments), "parameters": int(f.parameters.size)}
+                     for f in ex.fragments]
+    approximate = approximations(engines)
+    counts = "counts approximate (see approximate_why)" if approximate else "counts exact"
+    note = f"sampled: {counts}; QPU seconds estimated, balanced load, no retries"
     if not timing:
-        note = "sampled: counts exact; QPU seconds not estimated (no calibration)"
+        note = f"sampled: {counts}; QPU seconds not estimated (no calibration)"
     qpus = [{"name": d.name, "num_qubits": d.num_qubits, "model": d.model} for d in devices]
     return Estimate(source, kind, mode, True, note, workload, per_step, per_epoch, total, qpus, plan, price,
-                    budget_check(cfg, total.total, timing))
+                    budget_check(cfg, total.total, timing), approximate)
+
+
+def approximations(engines: Sequence[tuple[Any, int]]) -> list[str]:
+    """Why figures other than QPU seconds are not exact (empty: PUBs, circuits and shots are exact).
+
+    Only ``adaptive`` allocation: its per-circuit shots follow each step's
+    forward run, and the estimate knows only the first step's (``weighted``).
+    """
+    adaptive = [ex for ex, _ in engines if ex.allocation == "adaptive"]
+    if not adaptive:
+        return []
+    why = [("adaptive allocation: per-circuit shots change every step with the latest forward run; the estimate "
+            "uses the first step's (weighted) allocation, so the per-QPU split of shots is approximate "
+            "(total PUBs, circuits and forward/SPSA shots stay exact: every run spends shots x distinct circuits)")]
+    if any(ex.gradient != "spsa" for ex in adaptive):
+        why.append("adaptive allocation with parameter-shift gradients: the shift runs repeat only the fragments "
+                   "that own parameters, with the latest allocation's shots, so their total shots are approximate")
+    return why
 
 
 def budget_check(cfg: Mapping[str, Any], total: Work, timed: bool) -> dict[str, Any] | None:
@@ -499,7 +582,7 @@ def format_estimate(est: Estimate) -> str:
     if w:
         head += (f", {w['epochs']} epochs x {w['steps_per_epoch']} steps (batch {w['batch_size']}, "
                  f"seq {w['seq']}, {w['num_train']} train / {w['num_test']} test windows)")
-    lines = [head, est.note]
+    lines = [head, est.note] + [f"approximate: {why}" for why in est.approximate]
     if est.plan and not est.on_qpus:
         lines.append(f"plan: {est.plan.get('num_subexperiments', '?')} sub-experiments, "
                      f"sampling overhead {est.plan.get('sampling_overhead', float('nan')):.4g}")

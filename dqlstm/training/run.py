@@ -138,7 +138,7 @@ def check_budget(cfg: Mapping[str, Any], checkpoint: Mapping[str, Any] | None, u
 
 def _untimed_pricer(cfg: Mapping[str, Any], model: nn.Module, seq: int) -> Any:
     """Counts (no seconds) of the run model's own calls on its own QPUs: the planned work the progress shows."""
-    from dqlstm.estimate import Device, Pricer, untimed_devices
+    from dqlstm.estimate import Device, Pricer, model_engines, untimed_devices
 
     core = getattr(model, "core", model)
     executor = core.engine.executor
@@ -147,7 +147,7 @@ def _untimed_pricer(cfg: Mapping[str, Any], model: nn.Module, seq: int) -> Any:
         devices = [Device(q.name, q.num_qubits, "not timed", lambda _c, _k, _s: 0.0) for q in qpus]
     else:
         devices = untimed_devices({}, executor)
-    return Pricer(executor, devices, int(core.vqc_weights.shape[0]), seq)
+    return Pricer(model_engines(core), devices, seq)
 
 
 def _train(
