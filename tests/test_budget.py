@@ -175,3 +175,24 @@ def test_the_metered_sampler_counts_bindings_times_shots():
     assert sampler.run([(None, np.zeros((3, 1)), 7), (None, np.zeros((2, 4, 5, 1)), 10)]) == [0, 1]
     stats = sampler.stats
     assert stats.pubs == 2 and stats.qpus["local"].shots == 3 * 7 + 40 * 10 and stats.qpus["local"].jobs == 2
+
+
+def test_an_spsa_run_fits_a_cap_only_the_parameter_shift_run_passes(tmp_path, capsys):
+    """SPSA runs every circuit twice per row whatever the parameters: a step on 2 samples costs 3 forward
+    passes' worth, 3 x 3,200 x 2 = 19,200 shots (parameter shift: 134,400); 2 epochs of 2 steps and an
+    evaluation each, then the final predictions: 2 x (2 x 19,200 + 6,400) + 19,200 = 108,800. A cap
+    between the two totals refuses the parameter-shift run and lets the SPSA run finish."""
+    spsa_step = 3 * 3_200 * 2
+    spsa_total = 2 * (2 * spsa_step + EVAL) + FINAL
+    cap = (spsa_total + TOTAL) // 2
+    assert spsa_total < cap < TOTAL
+    out = tmp_path / "ps"
+    assert main(["train", budgeted(tmp_path, max_shots=cap), "--out", str(out), "--quiet"]) == 2
+    assert f"{TOTAL:,} shots" in one_line(capsys.readouterr().err)
+    spsa = CONFIG.replace("shots = 20\n", 'shots = 20\ngradient = "spsa"\n')
+    config = write_config(tmp_path, spsa + f"\n[budget]\nmax_shots = {cap}\n", "spsa.toml")
+    out = tmp_path / "spsa"
+    assert main(["train", config, "--out", str(out), "--quiet"]) == 0
+    m = metrics(out)
+    assert m["finished"] and "stopped" not in m
+    assert m["budget"]["spent"]["shots"] == m["cut"]["executed"]["total_shots"] == spsa_total
