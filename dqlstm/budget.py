@@ -177,7 +177,9 @@ class MeteredSampler:
         from backends.stats import PoolStats, QPUStats
 
         self.inner = inner
-        self._stats = share._stats if share is not None else PoolStats(qpus={name: QPUStats(name, num_qubits)})
+        self._stats = (
+            share._stats if share is not None else PoolStats(qpus={name: QPUStats(name, num_qubits)})
+        )
         self._name = share._name if share is not None else name
 
     @property
@@ -214,7 +216,11 @@ def meter_default_sampler(model: Any) -> bool:
     width = max((c.num_qubits for f in executor.fragments for c in f.subexperiments), default=1)
     executor.pool = meter = MeteredSampler(executor.pool, "local-aer", width)
     readout = getattr(getattr(core, "readout_engine", None), "executor", None)
-    if readout is not None and getattr(readout, "pool", None) is not None and not hasattr(readout.pool, "stats"):
+    if (
+        readout is not None
+        and getattr(readout, "pool", None) is not None
+        and not hasattr(readout.pool, "stats")
+    ):
         readout.pool = MeteredSampler(readout.pool, "local-aer", width, share=meter)
     return True
 

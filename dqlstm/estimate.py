@@ -102,8 +102,12 @@ class Work:
     qpu_seconds: float = 0.0
 
     def __add__(self, other: Work) -> Work:
-        return Work(self.pubs + other.pubs, self.circuits + other.circuits, self.shots + other.shots,
-                    self.qpu_seconds + other.qpu_seconds)
+        return Work(
+            self.pubs + other.pubs,
+            self.circuits + other.circuits,
+            self.shots + other.shots,
+            self.qpu_seconds + other.qpu_seconds,
+        )
 
     def times(self, k: int) -> Work:
         return Work(self.pubs * k, self.circuits * k, self.shots * k, self.qpu_seconds * k)
@@ -123,11 +127,16 @@ class Level:
         return Level(self.total + other.total, per, self.wall_seconds + other.wall_seconds)
 
     def times(self, k: int) -> Level:
-        return Level(self.total.times(k), {n: w.times(k) for n, w in self.per_qpu.items()}, self.wall_seconds * k)
+        return Level(
+            self.total.times(k), {n: w.times(k) for n, w in self.per_qpu.items()}, self.wall_seconds * k
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self.total), "wall_seconds": self.wall_seconds,
-                "per_qpu": {n: asdict(w) for n, w in self.per_qpu.items()}}
+        return {
+            **asdict(self.total),
+            "wall_seconds": self.wall_seconds,
+            "per_qpu": {n: asdict(w) for n, w in self.per_qpu.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,9 @@ class Estimate:
         keys = ("config", "kind", "mode", "on_qpus", "note", "workload", "qpus", "plan", "budget")
         out = {k: getattr(self, k) for k in keys}
         out.update(approximate=bool(self.approximate), approximate_why=list(self.approximate))
-        out.update(per_step=self.per_step.to_dict(), per_epoch=self.per_epoch.to_dict(), total=self.total.to_dict())
+        out.update(
+            per_step=self.per_step.to_dict(), per_epoch=self.per_epoch.to_dict(), total=self.total.to_dict()
+        )
         return out
 
 
@@ -194,7 +205,9 @@ def call_pubs(executor: Any, rows: int, backward: bool) -> list[PubShape]:
         if backward and not spsa and p_f == 0:
             continue  # nothing to shift: the fragment's forward results are reused
         per_row = 2 if spsa else 2 * p_f if backward else 1
-        out.extend(PubShape(c, per_row * rows, int(n)) for c, n in zip(frag.subexperiments, shots[frag.label]))
+        out.extend(
+            PubShape(c, per_row * rows, int(n)) for c, n in zip(frag.subexperiments, shots[frag.label])
+        )
     return out
 
 
@@ -216,14 +229,27 @@ def schedule(pubs: Sequence[PubShape], devices: Sequence[Device]) -> Level:
     from backends.scheduler import choose_qpu, task_priority
 
     widths = [d.num_qubits for d in devices]
-    costs = [[d.seconds(p.circuit, p.bindings, p.shots) if p.circuit.num_qubits <= d.num_qubits else 0.0
-              for d in devices] for p in pubs]
+    costs = [
+        [
+            d.seconds(p.circuit, p.bindings, p.shots) if p.circuit.num_qubits <= d.num_qubits else 0.0
+            for d in devices
+        ]
+        for p in pubs
+    ]
     for p in pubs:
         if p.circuit.num_qubits > max(widths):
-            raise ValueError(f"a {p.circuit.num_qubits}-qubit fragment fits no QPU of the pool (widths {widths})")
-    pending = sorted(range(len(pubs)), key=lambda i: task_priority(
-        pubs[i].circuit.num_qubits, min(c for c, w in zip(costs[i], widths) if w >= pubs[i].circuit.num_qubits),
-        i, widths))
+            raise ValueError(
+                f"a {p.circuit.num_qubits}-qubit fragment fits no QPU of the pool (widths {widths})"
+            )
+    pending = sorted(
+        range(len(pubs)),
+        key=lambda i: task_priority(
+            pubs[i].circuit.num_qubits,
+            min(c for c, w in zip(costs[i], widths) if w >= pubs[i].circuit.num_qubits),
+            i,
+            widths,
+        ),
+    )
     load = [0.0] * len(devices)
     busy_until = [0.0] * len(devices)
     per = {d.name: Work() for d in devices}
@@ -296,8 +322,13 @@ def _random_bindings(circuit: Any, rows: int, rng: np.random.Generator) -> np.nd
     return rng.uniform(-np.pi, np.pi, size=(rows, circuit.num_parameters))
 
 
-def calibrate(run: Callable[[list], Any], circuits: Sequence[Any], shots: int, rows: tuple[int, int],
-              repeats: int = CALIBRATION_REPEATS) -> tuple[float, float]:
+def calibrate(
+    run: Callable[[list], Any],
+    circuits: Sequence[Any],
+    shots: int,
+    rows: tuple[int, int],
+    repeats: int = CALIBRATION_REPEATS,
+) -> tuple[float, float]:
     """``(a, c)`` of ``seconds = a + c * bindings`` per PUB, timed with ``run(pubs)`` at two binding counts.
 
     Each size is timed ``repeats`` times and the fastest counts: another
@@ -334,7 +365,9 @@ def ibm_timing(qpu: Any, optimization_level: int = 1) -> tuple[Callable[[Any, in
     if target is None or target.dt is None:
         return None
     rep_delay = float(getattr(backend, "default_rep_delay", None) or DEFAULT_REP_DELAY)
-    pm = generate_preset_pass_manager(optimization_level, backend=backend, seed_transpiler=1234)  # as the QPU does
+    pm = generate_preset_pass_manager(
+        optimization_level, backend=backend, seed_transpiler=1234
+    )  # as the QPU does
     durations: dict[int, float] = {}
 
     def duration(circuit: Any) -> float:
@@ -345,11 +378,12 @@ def ibm_timing(qpu: Any, optimization_level: int = 1) -> tuple[Callable[[Any, in
     def seconds(circuit: Any, bindings: int, shots: int) -> float:
         try:
             per_shot = rep_delay + duration(circuit)
-        except Exception:  # a duration the target cannot give (control flow): the pool's hardware figure
+        except Exception:  # noqa: BLE001 - no duration from the target (control flow): the pool's figure
             per_shot = NO_ACCOUNT_PER_SHOT
         return JOB_OVERHEAD + bindings * shots * per_shot
 
-    return seconds, f"{backend.name} target: {JOB_OVERHEAD:g} s/job + shots x (rep_delay {rep_delay * 1e6:g} us + circuit duration)"
+    model = f"{backend.name} target: {JOB_OVERHEAD:g} s/job + shots x (rep_delay {rep_delay * 1e6:g} us + "
+    return seconds, model + "circuit duration)"
 
 
 def _no_account_seconds(circuit: Any, bindings: int, shots: int) -> float:
@@ -373,8 +407,10 @@ def pool_devices(table: Mapping[str, Any], executor: Any, batch_rows: int) -> li
         except BackendError as exc:  # an IBM device without account: no target to read
             if entry.get("num_qubits") is None:
                 raise ValueError(f"QPU {entry['name']!r}: {exc}") from None
-            model = (f"no IBM account ({type(exc).__name__}): {JOB_OVERHEAD:g} s/job + "
-                     f"{NO_ACCOUNT_PER_SHOT * 1e6:g} us/shot")
+            model = (
+                f"no IBM account ({type(exc).__name__}): {JOB_OVERHEAD:g} s/job + "
+                f"{NO_ACCOUNT_PER_SHOT * 1e6:g} us/shot"
+            )
             devices += [Device(n, int(entry["num_qubits"]), model, _no_account_seconds) for n in names]
             continue
         try:
@@ -383,11 +419,18 @@ def pool_devices(table: Mapping[str, Any], executor: Any, batch_rows: int) -> li
                 timing = ibm_timing(qpu, int(entry.get("optimization_level", 1)))
             if timing is None:
                 fits = [c for c in forward if c.num_qubits <= qpu.num_qubits][:CALIBRATION_PUBS]
-                a, c = calibrate(lambda pubs: qpu.run(pubs), fits, executor.shots, (1, rows)) \
-                    if fits else (0.0, 0.0)
-                timing = (lambda _c, k, _s, a=a, c=c: a + c * k,
-                          f"calibrated on this machine: {a * 1e3:.3g} ms/job + {c * 1e3:.3g} ms/circuit "
-                          f"at {executor.shots} shots")
+                a, c = (
+                    calibrate(lambda pubs, qpu=qpu: qpu.run(pubs), fits, executor.shots, (1, rows))
+                    if fits
+                    else (0.0, 0.0)
+                )
+                timing = (
+                    lambda _c, k, _s, a=a, c=c: a + c * k,
+                    (
+                        f"calibrated on this machine: {a * 1e3:.3g} ms/job + {c * 1e3:.3g} ms/circuit "
+                        f"at {executor.shots} shots"
+                    ),
+                )
             devices += [Device(n, qpu.num_qubits, timing[1], timing[0]) for n in names]
         finally:
             qpu.close()
@@ -399,15 +442,24 @@ def local_device(executor: Any, batch_rows: int) -> Device:
     from dqlstm.cutting.sampled import run_pubs
 
     forward = [p.circuit for p in call_pubs(executor, 1, backward=False)]
-    a, c = calibrate(lambda pubs: run_pubs(executor.pool, pubs), forward[:CALIBRATION_PUBS], executor.shots,
-                     (1, max(batch_rows, MIN_CALIBRATION_ROWS)))
+    a, c = calibrate(
+        lambda pubs: run_pubs(executor.pool, pubs),
+        forward[:CALIBRATION_PUBS],
+        executor.shots,
+        (1, max(batch_rows, MIN_CALIBRATION_ROWS)),
+    )
     width = max(circuit.num_qubits for circuit in forward)
-    return Device("local-aer", width, f"calibrated on this machine: {a * 1e3:.3g} ms/job + "
-                  f"{c * 1e3:.3g} ms/circuit at {executor.shots} shots", lambda _c, k, _s: a + c * k)
+    return Device(
+        "local-aer",
+        width,
+        f"calibrated on this machine: {a * 1e3:.3g} ms/job + "
+        f"{c * 1e3:.3g} ms/circuit at {executor.shots} shots",
+        lambda _c, k, _s: a + c * k,
+    )
 
 
 def untimed_devices(table: Mapping[str, Any], executor: Any) -> list[Device]:
-    """The pool's QPUs (or the local sampler) with widths only and zero seconds: counts without calibration."""
+    """The pool's QPUs (or the local sampler) with widths only and zero seconds: counts, no calibration."""
     from backends.schema import device_names
 
     def zero(_c: Any, _k: int, _s: int) -> float:
@@ -416,8 +468,11 @@ def untimed_devices(table: Mapping[str, Any], executor: Any) -> list[Device]:
     if not table.get("devices"):
         width = max(p.circuit.num_qubits for p in call_pubs(executor, 1, backward=False))
         return [Device("local-aer", width, "not timed", zero)]
-    return [Device(n, w, "not timed", zero)
-            for entry, w in zip(table["devices"], _entry_widths(table)) for n in device_names(entry)]
+    return [
+        Device(n, w, "not timed", zero)
+        for entry, w in zip(table["devices"], _entry_widths(table))
+        for n in device_names(entry)
+    ]
 
 
 # -- the estimate -----------------------------------------------------------------
@@ -427,7 +482,9 @@ def check_training_spec(raw: Mapping[str, Any], source: str) -> None:
     """``ValueError`` naming what ``raw`` is when it is not a ``dqlstm train`` config."""
     for section, what in SPEC_SECTIONS.items():
         if section in raw:
-            raise ValueError(f"{source} is {what}, not a training config; estimate the training configs it runs")
+            raise ValueError(
+                f"{source} is {what}, not a training config; estimate the training configs it runs"
+            )
 
 
 def estimate_config(path: str | Path, epochs: int | None = None) -> Estimate:
@@ -447,13 +504,26 @@ def _federated(raw: Mapping[str, Any], source: str) -> Estimate:
     model = raw.get("model", {})
     kind, mode = model.get("kind", "qlstm"), model.get("mode", "exact")
     if kind == "qlstm" and mode == "sampled":
-        raise ValueError(f"{source} is a federated config in sampled mode; estimate supports dqlstm train configs")
-    return _nothing(source, kind, mode if kind == "qlstm" else None,
-                    f"federated {kind}{f' ({mode})' if kind == 'qlstm' else ''}: nothing runs on QPUs", {})
+        raise ValueError(
+            f"{source} is a federated config in sampled mode; estimate supports dqlstm train configs"
+        )
+    return _nothing(
+        source,
+        kind,
+        mode if kind == "qlstm" else None,
+        f"federated {kind}{f' ({mode})' if kind == 'qlstm' else ''}: nothing runs on QPUs",
+        {},
+    )
 
 
-def _nothing(source: str, kind: str, mode: str | None, note: str, workload: dict[str, int],
-             plan: dict[str, Any] | None = None) -> Estimate:
+def _nothing(
+    source: str,
+    kind: str,
+    mode: str | None,
+    note: str,
+    workload: dict[str, int],
+    plan: dict[str, Any] | None = None,
+) -> Estimate:
     return Estimate(source, kind, mode, False, note, workload, Level(), Level(), Level(), [], plan)
 
 
@@ -471,12 +541,20 @@ def estimate(cfg: Mapping[str, Any], source: str = "config", *, timing: bool = T
     train = cfg["train"]
     data = load_dataset(cfg["data"])
     b, n_epochs = int(train["batch_size"]), int(train["epochs"])
-    workload = {"epochs": n_epochs, "batch_size": b, "seq": data.window, "num_train": data.num_train,
-                "num_test": data.num_test, "steps_per_epoch": math.ceil(data.num_train / b)}
+    workload = {
+        "epochs": n_epochs,
+        "batch_size": b,
+        "seq": data.window,
+        "num_train": data.num_train,
+        "num_test": data.num_test,
+        "steps_per_epoch": math.ceil(data.num_train / b),
+    }
     m = model_settings(cfg["model"])
     kind, mode = m["kind"], (m["mode"] if m["kind"] == "qlstm" else None)
     if kind != "qlstm" or mode == "exact":
-        return _nothing(source, kind, mode, f"{kind}{f' ({mode})' if mode else ''}: nothing runs on QPUs", workload)
+        return _nothing(
+            source, kind, mode, f"{kind}{f' ({mode})' if mode else ''}: nothing runs on QPUs", workload
+        )
     table = cfg.get("qpus") or {}
     model_cfg = dict(cfg["model"])
     if table.get("devices") and model_cfg.get("max_qubits") is None:
@@ -486,13 +564,24 @@ def estimate(cfg: Mapping[str, Any], source: str = "config", *, timing: bool = T
     summary = core.cut_summary()
     if mode != "sampled":
         plan = {k: v for k, v in (summary or {}).items() if k not in ("evaluations", "executed", "pool")}
-        return _nothing(source, kind, mode, "cut-exact: sub-experiments are contracted exactly on this machine; "
-                        "nothing runs on QPUs (the plan below is what sampled mode would run)", workload, plan)
+        return _nothing(
+            source,
+            kind,
+            mode,
+            "cut-exact: sub-experiments are contracted exactly on this machine; "
+            "nothing runs on QPUs (the plan below is what sampled mode would run)",
+            workload,
+            plan,
+        )
     engines = model_engines(core)
     executor = engines[0][0]  # the gate circuits: the widest fragments, calibrated
     # calibrate up to the size of a full step's largest PUB (backward runs), capped to stay quick
-    rows = min(max(p.bindings for ex, g in engines for p in call_pubs(ex, g * b, True) + call_pubs(ex, g * b, False)),
-               MAX_CALIBRATION_ROWS)
+    rows = min(
+        max(
+            p.bindings for ex, g in engines for p in call_pubs(ex, g * b, True) + call_pubs(ex, g * b, False)
+        ),
+        MAX_CALIBRATION_ROWS,
+    )
     if not timing:
         devices = untimed_devices(table, executor)
     elif table.get("devices"):
@@ -510,20 +599,42 @@ def estimate(cfg: Mapping[str, Any], source: str = "config", *, timing: bool = T
     counters = ("evaluations", "executed", "pool")
     plan = {k: v for k, v in summary.items() if k not in counters}
     if "circuits" in plan:  # 6vqc: each engine's own plan, without its counters
-        plan["circuits"] = {name: {k: v for k, v in sub.items() if k not in counters}
-                            for name, sub in plan["circuits"].items()}
+        plan["circuits"] = {
+            name: {k: v for k, v in sub.items() if k not in counters}
+            for name, sub in plan["circuits"].items()
+        }
     for key, (ex, _) in zip(("fragments", "readout_fragments"), engines):
-        plan[key] = [{"label": str(f.label), "width": int(f.subexperiments[0].num_qubits),
-                      "distinct_subexperiments": len(f.subexperiments), "parameters": int(f.parameters.size)}
-                     for f in ex.fragments]
+        plan[key] = [
+            {
+                "label": str(f.label),
+                "width": int(f.subexperiments[0].num_qubits),
+                "distinct_subexperiments": len(f.subexperiments),
+                "parameters": int(f.parameters.size),
+            }
+            for f in ex.fragments
+        ]
     approximate = approximations(engines)
     counts = "counts approximate (see approximate_why)" if approximate else "counts exact"
     note = f"sampled: {counts}; QPU seconds estimated, balanced load, no retries"
     if not timing:
         note = f"sampled: {counts}; QPU seconds not estimated (no calibration)"
     qpus = [{"name": d.name, "num_qubits": d.num_qubits, "model": d.model} for d in devices]
-    return Estimate(source, kind, mode, True, note, workload, per_step, per_epoch, total, qpus, plan, price,
-                    budget_check(cfg, total.total, timing), approximate)
+    return Estimate(
+        source,
+        kind,
+        mode,
+        True,
+        note,
+        workload,
+        per_step,
+        per_epoch,
+        total,
+        qpus,
+        plan,
+        price,
+        budget_check(cfg, total.total, timing),
+        approximate,
+    )
 
 
 def approximations(engines: Sequence[tuple[Any, int]]) -> list[str]:
@@ -535,12 +646,18 @@ def approximations(engines: Sequence[tuple[Any, int]]) -> list[str]:
     adaptive = [ex for ex, _ in engines if ex.allocation == "adaptive"]
     if not adaptive:
         return []
-    why = [("adaptive allocation: per-circuit shots change every step with the latest forward run; the estimate "
-            "uses the first step's (weighted) allocation, so the per-QPU split of shots is approximate "
-            "(total PUBs, circuits and forward/SPSA shots stay exact: every run spends shots x distinct circuits)")]
+    split = (
+        "adaptive allocation: per-circuit shots change every step with the latest forward run; the "
+        "estimate uses the first step's (weighted) allocation, so the per-QPU split of shots is "
+        "approximate (total PUBs, circuits and forward/SPSA shots stay exact: every run spends "
+        "shots x distinct circuits)"
+    )
+    why = [split]
     if any(ex.gradient != "spsa" for ex in adaptive):
-        why.append("adaptive allocation with parameter-shift gradients: the shift runs repeat only the fragments "
-                   "that own parameters, with the latest allocation's shots, so their total shots are approximate")
+        why.append(
+            "adaptive allocation with parameter-shift gradients: the shift runs repeat only the fragments "
+            "that own parameters, with the latest allocation's shots, so their total shots are approximate"
+        )
     return why
 
 
@@ -580,26 +697,37 @@ def format_estimate(est: Estimate) -> str:
     w = est.workload
     head = f"{est.config}: {est.kind}{f' ({est.mode})' if est.mode else ''}"
     if w:
-        head += (f", {w['epochs']} epochs x {w['steps_per_epoch']} steps (batch {w['batch_size']}, "
-                 f"seq {w['seq']}, {w['num_train']} train / {w['num_test']} test windows)")
+        head += (
+            f", {w['epochs']} epochs x {w['steps_per_epoch']} steps (batch {w['batch_size']}, "
+            f"seq {w['seq']}, {w['num_train']} train / {w['num_test']} test windows)"
+        )
     lines = [head, est.note] + [f"approximate: {why}" for why in est.approximate]
     if est.plan and not est.on_qpus:
-        lines.append(f"plan: {est.plan.get('num_subexperiments', '?')} sub-experiments, "
-                     f"sampling overhead {est.plan.get('sampling_overhead', float('nan')):.4g}")
+        lines.append(
+            f"plan: {est.plan.get('num_subexperiments', '?')} sub-experiments, "
+            f"sampling overhead {est.plan.get('sampling_overhead', float('nan')):.4g}"
+        )
     if not est.on_qpus:
         return "\n".join(lines)
     lines += ["", f"{'':<10}{'PUBs':>12}{'circuits':>14}{'shots':>16}{'QPU time':>12}{'wall':>12}"]
     for name, lvl in (("step", est.per_step), ("epoch", est.per_epoch), ("run", est.total)):
         t = lvl.total
-        lines.append(f"{name:<10}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}{duration(t.qpu_seconds):>12}"
-                     f"{duration(lvl.wall_seconds):>12}")
+        lines.append(
+            f"{name:<10}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}{duration(t.qpu_seconds):>12}"
+            f"{duration(lvl.wall_seconds):>12}"
+        )
     if est.budget:
-        verdicts = [f"{key} = {est.budget[key]:,} {'fits' if est.budget[f'fits_{key}'] else 'EXCEEDED'}"
-                    for key in ("max_shots", "max_qpu_seconds") if f"fits_{key}" in est.budget]
+        verdicts = [
+            f"{key} = {est.budget[key]:,} {'fits' if est.budget[f'fits_{key}'] else 'EXCEEDED'}"
+            for key in ("max_shots", "max_qpu_seconds")
+            if f"fits_{key}" in est.budget
+        ]
         lines.append(f"budget: {'; '.join(verdicts)}")
     lines += ["", f"{'QPU':<10}{'width':>6}{'PUBs':>12}{'circuits':>14}{'shots':>16}{'QPU time':>12}  model"]
     for q in est.qpus:
         t = est.total.per_qpu.get(q["name"], Work())
-        lines.append(f"{q['name']:<10}{q['num_qubits']:>6}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}"
-                     f"{duration(t.qpu_seconds):>12}  {q['model']}")
+        lines.append(
+            f"{q['name']:<10}{q['num_qubits']:>6}{t.pubs:>12,}{t.circuits:>14,}{t.shots:>16,}"
+            f"{duration(t.qpu_seconds):>12}  {q['model']}"
+        )
     return "\n".join(lines)

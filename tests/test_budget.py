@@ -60,8 +60,19 @@ def test_qpu_seconds_are_refused_from_the_calibrated_estimate(tmp_path, capsys):
     assert "max_qpu_seconds = 1e-06" in line and "calibrated on this machine" in line
     assert not out.exists()
     # started anyway, it stops before the first step (its estimate alone passes the cap) ...
-    assert main(["train", budgeted(tmp_path, max_qpu_seconds=1e-6), "--out", str(out), "--quiet",
-                 "--until-budget"]) == BUDGET_EXIT
+    assert (
+        main(
+            [
+                "train",
+                budgeted(tmp_path, max_qpu_seconds=1e-6),
+                "--out",
+                str(out),
+                "--quiet",
+                "--until-budget",
+            ]
+        )
+        == BUDGET_EXIT
+    )
     line = one_line(capsys.readouterr().err)
     assert "max_qpu_seconds = 1e-06: spent 0 s of QPU time, mini-batch 1/2 of epoch 1 needs about" in line
     assert metrics(out)["budget"]["position"] == {"epoch": 1, "batches_done": 0, "num_batches": 2}
@@ -146,8 +157,16 @@ def test_spent_counts_what_the_qpus_ran_retries_included(tmp_path, capsys, monke
 
     monkeypatch.setattr(run_module, "open_pool", stalling_pool)
     out = tmp_path / "run"
-    code = main(["train", budgeted(tmp_path, max_shots=2 * STEP + EVAL), "--out", str(out), "--quiet",
-                 "--until-budget"])
+    code = main(
+        [
+            "train",
+            budgeted(tmp_path, max_shots=2 * STEP + EVAL),
+            "--out",
+            str(out),
+            "--quiet",
+            "--until-budget",
+        ]
+    )
     assert code == BUDGET_EXIT
     m = metrics(out)
     ran = sum(q["shots"] for q in m["cut"]["pool"]["qpus"].values())
@@ -196,3 +215,21 @@ def test_an_spsa_run_fits_a_cap_only_the_parameter_shift_run_passes(tmp_path, ca
     m = metrics(out)
     assert m["finished"] and "stopped" not in m
     assert m["budget"]["spent"]["shots"] == m["cut"]["executed"]["total_shots"] == spsa_total
+
+
+def test_ctrl_c_after_a_budget_stop_inside_an_epoch_names_that_position(tmp_path, capsys, monkeypatch):
+    import dqlstm.training.run as run_module
+
+    out = tmp_path / "run"
+    config = budgeted(tmp_path, max_shots=150_000)
+    assert main(["train", config, "--out", str(out), "--quiet", "--until-budget"]) == BUDGET_EXIT
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "run_training", interrupted)  # Ctrl-C in the resumed run
+    assert main(["train", config, "--out", str(out), "--quiet", "--resume"]) == 130
+    line = one_line(capsys.readouterr().err)
+    assert "holds epoch 0 and 1/2 mini-batches of epoch 1; continue with:" in line
+    assert "last finished epoch" not in line

@@ -41,7 +41,10 @@ def estimated(capsys, config: str, epochs: int) -> dict:
 def assert_same_work(est: dict, run: dict) -> None:
     total = est["total"]
     assert (total["pubs"], total["circuits"], total["shots"]) == (
-        run["num_pubs"], run["num_circuits"], run["total_shots"])
+        run["num_pubs"],
+        run["num_circuits"],
+        run["total_shots"],
+    )
 
 
 @pytest.mark.parametrize("epochs, pool", [(1, ""), (2, POOL)], ids=["1-epoch-local-sampler", "2-epochs-pool"])
@@ -88,7 +91,13 @@ def test_exact_mode_reports_no_qpu_work(tmp_path, capsys):
 
 
 def test_cut_exact_reports_the_plan(tmp_path, capsys):
-    est = estimated(capsys, write_config(tmp_path, SAMPLED_TWO_EPOCHS.replace('"sampled"', '"cut-exact"').replace("shots = 20\n", "")), 1)
+    est = estimated(
+        capsys,
+        write_config(
+            tmp_path, SAMPLED_TWO_EPOCHS.replace('"sampled"', '"cut-exact"').replace("shots = 20\n", "")
+        ),
+        1,
+    )
     assert not est["on_qpus"] and est["total"]["circuits"] == 0 and est["plan"]["num_subexperiments"] > 0
 
 
@@ -116,7 +125,11 @@ def test_counts_without_timing_equal_the_timed_ones_and_price_any_batch(tmp_path
     cfg = load_config(write_config(tmp_path, SAMPLED_TWO_EPOCHS + POOL))
     timed, counted = estimate(cfg), estimate(cfg, timing=False)
     for a, b in ((timed.total, counted.total), (timed.per_epoch, counted.per_epoch)):
-        assert (a.total.pubs, a.total.circuits, a.total.shots) == (b.total.pubs, b.total.circuits, b.total.shots)
+        assert (a.total.pubs, a.total.circuits, a.total.shots) == (
+            b.total.pubs,
+            b.total.circuits,
+            b.total.shots,
+        )
     assert counted.total.total.qpu_seconds == 0 and timed.total.total.qpu_seconds > 0
     assert set(counted.total.per_qpu) == {"aer0", "aer1"}
     # a step is linear in the batch: B bindings per gate circuit and sub-experiment
@@ -139,7 +152,9 @@ def with_model(text: str, **keys: str) -> str:
 # brick on 4 qubits cut for 3-qubit QPUs: two fragments owning 6 and 2 parameters, whose classes the
 # weighted allocation gives 101 and 99 shots a binding (not 100 and 100): parameter-shift shots differ
 # from 20 x circuits there
-BRICK = ONE_EPOCH.replace('ansatz = "modular"\nmodule_size = 2\nlinks = 1\n', 'ansatz = "brick"\nmax_qubits = 3\n')
+BRICK = ONE_EPOCH.replace(
+    'ansatz = "modular"\nmodule_size = 2\nlinks = 1\n', 'ansatz = "brick"\nmax_qubits = 3\n'
+)
 # 6vqc: the readout circuits VQC5/VQC6 are hidden_size = 4 qubits wide, modular (2 modules, 1 cut) too
 SIX = ONE_EPOCH.replace("hidden_size = 1", "hidden_size = 4")
 
@@ -190,7 +205,7 @@ def test_spsa_prices_every_circuit_twice_per_row_whatever_the_parameters(tmp_pat
 
     for text in (with_model(BRICK, gradient="spsa"), with_model(BRICK, allocation="weighted")):
         price = estimate(load_config(write_config(tmp_path, text)), timing=False).pricer
-        (executor, gates), = price.engines
+        ((executor, gates),) = price.engines
         fwd, back = price.call(3, False).total, price.call(3, True).total
         rows, u = gates * 3, executor.num_subexperiments
         assert (fwd.pubs, fwd.circuits, fwd.shots) == (u, rows * u, rows * 20 * u)

@@ -84,13 +84,22 @@ def resume_command(command: str, config: str | None, out: Path, overrides: list[
     )
 
 
-def resume_hint(command: str, config: str | None, out: Path, unit: str, overrides: list[str] = ()) -> str:
-    """The one line printed on Ctrl-C: what was saved and how to continue (with the overrides given)."""
+def resume_hint(
+    command: str,
+    config: str | None,
+    out: Path,
+    unit: str,
+    overrides: list[str] = (),
+    holds: str | None = None,
+) -> str:
+    """The one line printed on Ctrl-C: what was saved and how to continue (with the overrides given).
+    ``holds``: what the checkpoint holds when not the last finished ``unit`` (a budget stop inside one)."""
     checkpoint = out / "checkpoint.pt"
     if not checkpoint.is_file():
         return f"interrupted before the first {unit} finished; nothing saved in {out}"
     again = resume_command(command, config, out, overrides)
-    return f"interrupted; checkpoint {checkpoint} holds the last finished {unit}; continue with: {again}"
+    holds = holds or f"the last finished {unit}"
+    return f"interrupted; checkpoint {checkpoint} holds {holds}; continue with: {again}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 [--until-budget]``.
 
 Exit status: 0 finished, 2 error or refused by ``[budget]``, 3 stopped by ``[budget]`` (resumable),
-130 interrupted (Ctrl-C; resumable from the last finished epoch).
+130 interrupted (Ctrl-C; resumable from the checkpoint: the last finished epoch, or the position inside an
+epoch where a budget stop left it).
 """
 
 from __future__ import annotations
@@ -63,9 +64,13 @@ def run(args: argparse.Namespace) -> int:
     }
     cfg = load_config(config_path, overrides)
     out = Path(args.out or cfg["run"].get("out") or Path("runs") / config_path.stem)
-    args.interrupt_hint = lambda: resume_hint(
-        "train", args.config, out, "epoch", given_overrides(args, ("epochs", "seed", "mode"))
-    )
+    def interrupt_hint() -> str:  # a budget stop may have saved a position inside an epoch
+        from dqlstm.training.run import saved_position
+
+        overrides = given_overrides(args, ("epochs", "seed", "mode"))
+        return resume_hint("train", args.config, out, "epoch", overrides, saved_position(out))
+
+    args.interrupt_hint = interrupt_hint
     from dqlstm.training.run import (
         run_training,  # torch and qiskit load once the config is valid
     )

@@ -136,6 +136,22 @@ def check_budget(cfg: Mapping[str, Any], checkpoint: Mapping[str, Any] | None, u
     return est.pricer
 
 
+def saved_position(out: str | Path) -> str | None:
+    """What the checkpoint in ``out`` holds when a budget stop saved it inside an epoch (``"epoch 1 and
+    1/2 mini-batches of epoch 2"``, where a resume continues), else ``None`` (finished epochs only, or
+    no readable checkpoint). For the Ctrl-C hint of a resumed run interrupted before that epoch ended."""
+    try:  # our own file (NumPy RNG state inside)
+        ckpt = torch.load(Path(out) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - a hint must never fail: no or unreadable checkpoint
+        return None
+    at = ckpt.get("position") if isinstance(ckpt, dict) else None
+    if not at:
+        return None
+    of = ((ckpt.get("metrics") or {}).get("budget") or {}).get("position", {}).get("num_batches")
+    done = f"{int(at['batches_done'])}{f'/{of}' if of else ''}"
+    return f"epoch {int(ckpt['epoch'])} and {done} mini-batches of epoch {int(at['epoch'])}"
+
+
 def _untimed_pricer(cfg: Mapping[str, Any], model: nn.Module, seq: int) -> Any:
     """Counts (no seconds) of the run model's own calls on its own QPUs: the planned work the progress shows."""
     from dqlstm.estimate import Device, Pricer, model_engines, untimed_devices
