@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import dqlstm
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_public_names_resolve():
@@ -37,3 +40,16 @@ def test_cli_help_version_and_config_errors_load_neither_torch_nor_qiskit(tmp_pa
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[2, 2, 0, 0] False"
     assert "unknown key 'n_qubitz'" in done.stderr
+
+
+def test_a_closed_output_pipe_ends_quietly():
+    """``dqlstm estimate ... | head``: the reader leaving is no error worth a traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dqlstm", "estimate", "experiments/configs/narma5_lstm.toml", "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and err == ""

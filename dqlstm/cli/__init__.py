@@ -8,7 +8,9 @@ Each command lives in its own module ``dqlstm.cli.<name>`` exposing
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -108,11 +110,18 @@ def main(argv: list[str] | None = None) -> int:
 
     record_command(["dqlstm", *(sys.argv[1:] if argv is None else argv)])
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return status
     except KeyboardInterrupt:
         hint = getattr(args, "interrupt_hint", None)
         print(f"dqlstm {args.command}: {hint() if hint else 'interrupted'}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``dqlstm estimate ... | head``): stop quietly, as Unix tools do
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         # a file the command reads or writes (results, CSV, plots) is the user's location: one line
         file_error = isinstance(exc, OSError) and exc.filename is not None
