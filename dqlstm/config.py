@@ -315,9 +315,15 @@ def resolve_config(
     values are skipped), fill defaults and derived values."""
     cfg = validate(raw, source)
     if overrides:
-        for dotted, value in overrides.items():
-            if value is not None:
-                set_dotted(cfg, dotted, value)
+        given = {dotted: value for dotted, value in overrides.items() if value is not None}
+        if given.get("model.mode", "sampled") != "sampled":
+            # a mode chosen on the command line replaces the file's: its sampling settings go with it
+            # (train a sampled config exactly, then deploy it with ``dqlstm evaluate``)
+            for key in SAMPLED_KEYS:
+                if f"model.{key}" not in given:
+                    cfg.get("model", {}).pop(key, None)
+        for dotted, value in given.items():
+            set_dotted(cfg, dotted, value)
         cfg = validate(cfg, f"{source} (with command-line overrides)")
 
     check_model_keys(cfg.get("model", {}), source)

@@ -224,3 +224,11 @@ def test_sampled_only_keys_and_budget():
     with pytest.raises(ConfigError, match=r"\[budget\] max_shots must be > 0"):
         resolve_config({"budget": {"max_shots": 0}})
     assert resolve_config({"budget": {"max_qpu_seconds": 60}})["budget"] == {"max_qpu_seconds": 60.0}
+
+
+def test_a_mode_override_drops_the_files_sampling_settings():
+    raw = {"model": {"mode": "sampled", "shots": 128, "allocation": "weighted"}}
+    assert "shots" not in resolve_config(raw, {"model.mode": "cut-exact"})["model"]
+    with pytest.raises(ConfigError, match="shots does not apply"):  # unless the command line names them too
+        resolve_config(raw, {"model.mode": "cut-exact", "model.shots": 64})
+    assert resolve_config(raw, {"model.mode": "sampled"})["model"]["shots"] == 128
