@@ -292,8 +292,13 @@ def _interval(mean: float, low: float, high: float, digits: int = 3) -> str:
     return f"{_g(mean, digits)} [{_g(low, digits)}, {_g(high, digits)}]"
 
 
+def _r(v: float) -> str:
+    """A ratio: 2 decimals from 0.1 to 100, else 2 significant digits (0.0031, 1.2e+03)."""
+    return f"{v:.2f}" if 0.1 <= v < 100 else f"{v:.2g}"
+
+
 def _ratio(c: PairedComparison) -> str:
-    return f"{c.ratio:.2f} [{c.ratio_low:.2f}, {c.ratio_high:.2f}]"
+    return f"{_r(c.ratio)} [{_r(c.ratio_low)}, {_r(c.ratio_high)}]"
 
 
 ROW_COLUMNS = (
@@ -418,7 +423,7 @@ def render_task(
                         "against": c.against,
                         "n": c.n,
                         "ratio": _ratio(c),
-                        "rom": f"{c.ratio_of_means:.2f}",
+                        "rom": _r(c.ratio_of_means),
                         "words": c.words,
                     }
                     for c in other
@@ -454,8 +459,8 @@ def render_task(
                         "against": c.against,
                         "n": c.n,
                         "ratio": _ratio(c),
-                        "rom": f"{c.ratio_of_means:.2f}",
-                        "ci90": f"[{c.tost_ci_low:.2f}, {c.tost_ci_high:.2f}]",
+                        "rom": _r(c.ratio_of_means),
+                        "ci90": f"[{_r(c.tost_ci_low)}, {_r(c.tost_ci_high)}]",
                         "p": f"{c.tost_p_lower:.2g} / {c.tost_p_upper:.2g}",
                         "verdict": f"**{c.verdict}**",
                     }
