@@ -330,7 +330,7 @@ def test_study_end_to_end_writes_results_with_provenance(tmp_path, capsys):
     assert len(doc["records"]) == 2 * 2 + 2 and {r["setting"] for r in doc["records"]} == {
         "contiguous", "label-skew", CENTRAL,
     }  # fmt: skip
-    run = json.loads((res / "runs" / "lstm_label-skew_s1.json").read_text())
+    run = json.loads((res / "federated" / "lstm_label-skew_s1.json").read_text())
     assert run["config"]["federated"]["alpha"] == 0.4 and len(run["rounds"]) == 2  # the study's rounds
     assert run["provenance"][0]["git_commit"] and run["config"]["data"]["seed"] == 0
     # the same seed and partition reproduce a run exactly; the study reused its folders

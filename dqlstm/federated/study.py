@@ -457,12 +457,12 @@ def markdown(
         "| A | B | paired | d test AUC (pp) | AUC | d test accuracy (pp) | accuracy | AUC within 1% (TOST) |",
         "|---|---|---|---:|---|---:|---|---|",
     ]
-    for p, sk in summary.get("shards", {}).items():
-        lines.insert(
-            3,
-            f"Client signal fractions, {p} shards: {sk['min']:.3f} to {sk['max']:.3f} over all runs; "
-            f"mean spread (max - min) across a run's clients {sk['mean_spread']:.3f}.\n",
-        )
+    shards = [
+        f"Client signal fractions, {p} shards: {sk['min']:.3f} to {sk['max']:.3f} over all runs; "
+        f"mean spread (max - min) across a run's clients {sk['mean_spread']:.3f}."
+        for p, sk in summary.get("shards", {}).items()
+    ]
+    lines[3:3] = ["", *shards] if shards else []
     for c in summary["comparisons"]:
         tost = c.get("auc_within_1_percent")
         t = f"{tost['verdict']} (p={tost['p_value']:.3f})" if tost else "-"
@@ -480,11 +480,13 @@ def write_results(spec: StudySpec, out: Path, results: Path) -> dict[str, Any]:
     data, train = check_shared(spec)
     summary = summarise(spec, records)
     results.mkdir(parents=True, exist_ok=True)
-    for sub in ("runs", "baselines"):
+    for sub in ("federated", "baselines"):  # not "runs": .gitignore skips every runs/ folder
         (results / sub).mkdir(exist_ok=True)
     for job in study_jobs(spec):
         if job.kind == "federated":
-            shutil.copyfile(job.folder(out) / METRICS_FILE, results / "runs" / f"{job.folder(out).name}.json")
+            shutil.copyfile(
+                job.folder(out) / METRICS_FILE, results / "federated" / f"{job.folder(out).name}.json"
+            )
         else:
             shutil.copyfile(job.folder(out), results / "baselines" / job.folder(out).name)
     spec_d = asdict(spec) | {
@@ -544,7 +546,8 @@ def plot_seeds(records: Sequence[Record], path: Path) -> Path:
             capsize=4,
         )
     ax.set_xticks(range(len(groups)), [f"{m}\n{s}" for m, s in groups], fontsize="small")
-    ax.set_ylabel("test ROC AUC (dots: seeds; bar: mean, bootstrap 95%)")
+    ax.set_ylabel("test ROC AUC")
+    ax.set_title("dots: seeds; bars: mean and bootstrap 95% interval", fontsize="small")
     return save_figure(fig, path)
 
 
