@@ -312,7 +312,6 @@ def test_load_study_errors(tmp_path):
         spec(ok + "seeds = [0]\npartitions = ['contiguous']\n[baselines]\nnames = ['svm']\n")
 
 
-@pytest.mark.slow  # ~12 s alone, ~45 s on a busy 2-core machine
 def test_study_end_to_end_writes_results_with_provenance(tmp_path, capsys):
     fed = (
         '[data]\ntask = "susy"\nevents = 240\nseed = 0\n[model]\nkind = "lstm"\nhidden_size = 2\n'
