@@ -5,7 +5,9 @@
 The spec (``experiments/configs/federated_susy_study.toml``)::
 
     [study]     name, seeds (list), rounds, partitions (list of PARTITIONS), alpha (label-skew),
-                federated = {label = "federated config (path relative to the spec)", ...}
+                federated = {label = "federated config (path relative to the spec)", ...},
+                centralised = {label = "the same model with clients = 1", ...} (optional: the
+                cost of federation, run once per seed)
     [baselines] names (subset of logistic|mlp|vqc|dressed-vqc), epochs, mlp_hidden, vqc_qubits,
                 vqc_layers, dressed_qubits, dressed_layers
 
@@ -60,6 +62,7 @@ STUDY_KEYS = {
     "partitions": list,
     "alpha": float,
     "federated": dict,
+    "centralised": dict,
 }
 CENTRAL = "centralised"
 RESAMPLES = 10_000
@@ -80,6 +83,7 @@ class StudySpec:
     epochs: int
     baseline_options: dict[str, int] = field(default_factory=dict)
     source: Path = Path(".")
+    centralised: dict[str, Path] = field(default_factory=dict)  # label -> one-client config
 
 
 def _typed(section: Mapping[str, Any], keys: Mapping[str, type], where: str) -> dict[str, Any]:
@@ -134,6 +138,12 @@ def load_study(path: str | Path) -> StudySpec:
         raise ConfigError(
             f"{path}: [study] federated must map labels to existing config files, got {st['federated']}"
         )
+    central = {str(k): (path.parent / v).resolve() for k, v in st.get("centralised", {}).items()}
+    if any(k not in fed or not p.is_file() for k, p in central.items()):
+        raise ConfigError(
+            f"{path}: [study] centralised must map federated labels to existing config files, "
+            f"got {st['centralised']}"
+        )
     names = tuple(bl.get("names", BASELINE_NAMES))
     if any(n not in BASELINE_NAMES for n in names) or len(set(names)) != len(names):
         raise ConfigError(
@@ -149,36 +159,37 @@ def load_study(path: str | Path) -> StudySpec:
     if epochs < 1:
         raise ConfigError(f"{path}: [baselines] epochs must be >= 1")
     return StudySpec(st["name"], tuple(seeds), st["rounds"], tuple(st["partitions"]), float(alpha), fed, names,
-                     epochs, options, path)  # fmt: skip
+                     epochs, options, path, central)  # fmt: skip
 
 
 def federated_config(spec: StudySpec, label: str, partition: str, seed: int) -> dict[str, Any]:
-    """The resolved config of one federated run of the study."""
+    """The resolved config of one run of the study (``partition`` CENTRAL: the one-client config)."""
     from dqlstm.federated.config import load_federated_config
 
+    central = partition == CENTRAL
+    path = spec.centralised[label] if central else spec.federated[label]
     overrides: dict[str, Any] = {
         "federated.seed": seed,
         "federated.rounds": spec.rounds,
-        "federated.partition": partition,
+        "federated.partition": None if central else partition,
         "federated.alpha": spec.alpha if partition == "label-skew" else None,
     }
-    cfg = load_federated_config(spec.federated[label], overrides)
+    cfg = load_federated_config(path, overrides)
     if cfg["data"].get("task") not in ("susy", "susy-csv"):
-        raise ConfigError(
-            f"{spec.federated[label]}: the study compares classifiers; [data] task must be tabular"
-        )
-    if cfg["data"]["task"] == "susy" and "seed" not in read_toml(spec.federated[label]).get("data", {}):
-        raise ConfigError(
-            f"{spec.federated[label]}: [data] seed must be fixed so every training seed sees one split"
-        )
+        raise ConfigError(f"{path}: the study compares classifiers; [data] task must be tabular")
+    if cfg["data"]["task"] == "susy" and "seed" not in read_toml(path).get("data", {}):
+        raise ConfigError(f"{path}: [data] seed must be fixed so every training seed sees one split")
+    if central and cfg["federated"]["clients"] != 1:
+        raise ConfigError(f"{path}: a centralised reference needs [federated] clients = 1")
     return cfg
 
 
 def check_shared(spec: StudySpec) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``[data]`` and ``[train]`` tables every federated config shares (error if they differ)."""
     first = None
-    for label in spec.federated:
-        cfg = federated_config(spec, label, spec.partitions[0], spec.seeds[0])
+    runs = [(m, spec.partitions[0]) for m in spec.federated] + [(m, CENTRAL) for m in spec.centralised]
+    for label, partition in runs:
+        cfg = federated_config(spec, label, partition, spec.seeds[0])
         if first is None:
             first = (label, cfg["data"], cfg["train"])
         elif (cfg["data"], cfg["train"]) != first[1:]:
@@ -208,6 +219,7 @@ class Job:
 def study_jobs(spec: StudySpec) -> list[Job]:
     """Every run of the study, the slowest (quantum) first so parallel workers finish together."""
     jobs = [Job("federated", m, s, p) for m in spec.federated for p in spec.partitions for s in spec.seeds]
+    jobs += [Job("federated", m, s, CENTRAL) for m in spec.centralised for s in spec.seeds]
     jobs += [Job("baseline", b, s) for b in spec.baselines for s in spec.seeds]
     return sorted(jobs, key=lambda j: (0 if "q" in j.label else 1, j.kind, j.label, j.partition, j.seed))
 
@@ -375,6 +387,14 @@ def summarise(spec: StudySpec, records: Sequence[Record]) -> dict[str, Any]:
                 comparisons.append(_compare(records, (q, p), (other, p), paired=True))
             for b in spec.baselines:
                 comparisons.append(_compare(records, (q, p), (b, CENTRAL), paired=False))
+        if q in spec.centralised:  # the model itself, without federation, against the others
+            for other in [m for m in spec.centralised if m != q]:
+                comparisons.append(_compare(records, (q, CENTRAL), (other, CENTRAL), paired=True))
+            for bl in spec.baselines:
+                comparisons.append(_compare(records, (q, CENTRAL), (bl, CENTRAL), paired=False))
+    for m in spec.centralised:  # what federation costs (same seeds: same initial parameters)
+        for p in spec.partitions:
+            comparisons.append(_compare(records, (m, p), (m, CENTRAL), paired=True))
     for m in fed:  # what the non-i.i.d. shards cost each model (same seeds: same initial parameters)
         for p in spec.partitions[1:]:
             comparisons.append(_compare(records, (m, p), (m, spec.partitions[0]), paired=True))
