@@ -308,6 +308,8 @@ def test_load_study_errors(tmp_path):
         )
     with pytest.raises(ConfigError, match="unknown key"):
         spec(ok + "seeds = [0]\npartitions = ['contiguous']\n[baselines]\nlayers = 3\n")
+    with pytest.raises(ConfigError, match="centralised must map federated labels"):
+        spec(ok + "seeds = [0]\npartitions = ['contiguous']\ncentralised = { b = 'a.toml' }\n")
     with pytest.raises(ConfigError, match="names must be distinct names"):
         spec(ok + "seeds = [0]\npartitions = ['contiguous']\n[baselines]\nnames = ['svm']\n")
 
@@ -318,15 +320,17 @@ def test_study_end_to_end_writes_results_with_provenance(tmp_path, capsys):
         '[train]\noptimizer = "adam"\nlr = 0.02\nbatch_size = 16\n[federated]\nclients = 3\nrounds = 9\n'
     )
     (tmp_path / "lstm.toml").write_text(fed)
+    (tmp_path / "lstm_c.toml").write_text(fed.replace("clients = 3", "clients = 1"))
     (tmp_path / "study.toml").write_text(
         '[study]\nname = "tiny"\nseeds = [0, 1]\nrounds = 2\npartitions = ["contiguous", "label-skew"]\n'
-        'alpha = 0.4\nfederated = { lstm = "lstm.toml" }\n[baselines]\nnames = ["logistic"]\n'
+        'alpha = 0.4\nfederated = { lstm = "lstm.toml" }\ncentralised = { lstm = "lstm_c.toml" }\n'
+        '[baselines]\nnames = ["logistic"]\n'
     )
     out, res = tmp_path / "runs", tmp_path / "res"
     assert main([str(tmp_path / "study.toml"), "--out", str(out), "--results", str(res), "--quiet"]) == 0
     doc = json.loads((res / "study.json").read_text())
     assert doc["provenance"]["command"].startswith("python -m dqlstm.federated.study")
-    assert len(doc["records"]) == 2 * 2 + 2 and {r["setting"] for r in doc["records"]} == {
+    assert len(doc["records"]) == 2 * 2 + 2 + 2 and {r["setting"] for r in doc["records"]} == {
         "contiguous", "label-skew", CENTRAL,
     }  # fmt: skip
     run = json.loads((res / "federated" / "lstm_label-skew_s1.json").read_text())
@@ -336,6 +340,23 @@ def test_study_end_to_end_writes_results_with_provenance(tmp_path, capsys):
     cfg = federated_config(load_study(tmp_path / "study.toml"), "lstm", "label-skew", 1)
     again = run_federated(cfg, tmp_path / "again", quiet=True)
     assert again.metrics["final"]["test_auc"] == run["final"]["test_auc"]
+    central = json.loads((res / "federated" / "lstm_centralised_s1.json").read_text())
+    assert len(central["clients"]) == 1 and central["clients"][0]["num_samples"] == run["task"]["num_train"]
+    pairs = {
+        (c["a"]["model"], c["a"]["setting"], c["b"]["model"], c["b"]["setting"]) for c in doc["comparisons"]
+    }
+    assert ("lstm", "label-skew", "lstm", CENTRAL) in pairs and (
+        "lstm",
+        "contiguous",
+        "lstm",
+        CENTRAL,
+    ) in pairs
+    (tmp_path / "bad.toml").write_text(fed)  # 3 clients: not a centralised reference
+    (tmp_path / "bad_study.toml").write_text(
+        (tmp_path / "study.toml").read_text().replace("lstm_c.toml", "bad.toml")
+    )
+    with pytest.raises(ConfigError, match="needs \\[federated\\] clients = 1"):
+        federated_config(load_study(tmp_path / "bad_study.toml"), "lstm", CENTRAL, 0)
     base = json.loads((res / "baselines" / "logistic_s0.json").read_text())
     assert base["epochs"] == 2 and base["provenance"]["command"].startswith(
         "python -m dqlstm.federated.study"

@@ -511,6 +511,7 @@ def write_results(spec: StudySpec, out: Path, results: Path) -> dict[str, Any]:
             shutil.copyfile(job.folder(out), results / "baselines" / job.folder(out).name)
     spec_d = asdict(spec) | {
         "federated": {k: str(v) for k, v in spec.federated.items()},
+        "centralised": {k: str(v) for k, v in spec.centralised.items()},
         "source": str(spec.source),
     }
     doc = {"provenance": provenance(), "spec": spec_d, "data": data, "train": train, **summary,
