@@ -540,35 +540,24 @@ def render_markdown(spec: SweepSpec, rows: Sequence[SweepRow], seconds: float,
         f"## Overhead at {layers} layers (every width; rows = family, capacity)",
         "",
     ]
-    caps = sorted(spec.capacities)
-    widths = sorted(spec.qubits)
-    table = []
-    for fam in spec.families:
-        for cap in caps:
-            cells = {r.n_qubits: r for r in rows if r.family == fam and r.capacity == cap and r.layers == layers}
-            if cells:
-                entry = {"family": fam, "capacity": cap}
-                for n in widths:
-                    r = cells.get(n)
-                    entry[str(n)] = "" if r is None else f"{r.sampling_overhead:.2g} ({r.num_cuts})"
-                table.append(entry)
+    def width_table(cell) -> str:
+        """One row per (family, capacity) at ``layers``, one column per width, ``cell(row)`` in each."""
+        widths, table = sorted(spec.qubits), []
+        for fam in spec.families:
+            for cap in sorted(spec.capacities):
+                cells = {r.n_qubits: r for r in rows if r.family == fam and r.capacity == cap and r.layers == layers}
+                if cells:
+                    table.append({"family": fam, "capacity": cap,
+                                  **{str(n): "" if n not in cells else cell(cells[n]) for n in widths}})
+        return markdown_table(table, [("family", "family"), ("capacity", "QPU")]
+                              + [(str(n), f"{n}q") for n in widths])
+
     lines.append("Cell: κ (cuts). Empty: width not a multiple of the module size.")
     lines.append("")
-    lines.append(markdown_table(table, [("family", "family"), ("capacity", "QPU")] + [(str(n), f"{n}q") for n in widths]))
-    shots_table = []
-    for fam in spec.families:
-        for cap in caps:
-            cells = {r.n_qubits: r for r in rows if r.family == fam and r.capacity == cap and r.layers == layers}
-            if cells:
-                entry = {"family": fam, "capacity": cap}
-                for n in widths:
-                    r = cells.get(n)
-                    entry[str(n)] = "" if r is None else f"{r.num_subexperiments:.2g} / {r.shots_for_target:.1g}"
-                shots_table.append(entry)
+    lines.append(width_table(lambda r: f"{r.sampling_overhead:.2g} ({r.num_cuts})"))
     lines += ["", f"## Sub-experiments and shots at {layers} layers", "",
               f"Cell: M / M·N (shots of one estimate at ε = {spec.target_stderr:g}, uniform allocation).", "",
-              markdown_table(shots_table, [("family", "family"), ("capacity", "QPU")]
-                             + [(str(n), f"{n}q") for n in widths])]
+              width_table(lambda r: f"{r.num_subexperiments:.2g} / {r.shots_for_target:.1g}")]
     gaps = capacity_gaps(rows)
     lines += ["", "## Plans costlier than a smaller QPU's plan", "",
               (f"{len(gaps)} of {len(rows)} plans have a higher κ than the plan found for a smaller capacity of the "
