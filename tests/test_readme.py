@@ -50,7 +50,7 @@ MARKS: dict[tuple[str, str], str] = {
     ("README.md", "narma5_distributed_sampled.toml"): "slow",
     ("README.md", "dqlstm federate "): "slow",
     ("README.md", "dqlstm report "): "slow",  # needs the federate runs above
-    ("README.md", "dqlstm compare experiments/configs/compare_paper.toml --quick"): "slow",
+    ("README.md", "dqlstm compare experiments/configs/compare_chen.toml --quick"): "slow",
     ("README.md", "dqlstm sweep --quick"): "slow",
     ("docs/ibm_runtime.md", "QiskitRuntimeService.save_account"): "skip: writes an IBM account (placeholder token)",
     ("docs/ibm_runtime.md", "service.backends("): "skip: needs an IBM Quantum account and network",
