@@ -20,6 +20,12 @@ wall time of each returned job on its QPU, as the pool's engine measures it,
 i.e. on IBM devices including queueing and the runtime's own overheads; jobs
 that failed are not timed). The default local sampler has no pool; a run wraps
 it in :class:`MeteredSampler`, which keeps the same statistics.
+
+How exact a cap is: a unit is priced before it runs, so a cap can be passed by
+that unit's retries, by the error of the QPU-seconds model, and, with
+``allocation = "adaptive"`` and parameter-shift gradients, by the difference
+between the priced (weighted, first-step) and the live allocation of the
+shifted runs (the estimate flags those counts as approximate).
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ from typing import Any
 from dqlstm.progress import duration
 
 BUDGET_EXIT = 3  # exit status of a run stopped by its budget (0 finished, 2 refused or error, 130 Ctrl-C)
-KEYS = ("max_shots", "max_qpu_seconds")
 
 
 def seconds_text(s: float) -> str:

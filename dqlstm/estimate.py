@@ -417,6 +417,10 @@ def pool_devices(table: Mapping[str, Any], executor: Any, batch_rows: int) -> li
             timing = None
             if entry.get("kind", "aer") == "ibm":  # hardware or fake: the device's timing, not this CPU's
                 timing = ibm_timing(qpu, int(entry.get("optimization_level", 1)))
+            if timing is None and entry.get("kind", "aer") == "ibm":  # never run calibration jobs on a device
+                devices += [Device(n, qpu.num_qubits, "IBM target without timing data: no-account model",
+                                   _no_account_seconds) for n in names]
+                continue
             if timing is None:
                 fits = [c for c in forward if c.num_qubits <= qpu.num_qubits][:CALIBRATION_PUBS]
                 a, c = (

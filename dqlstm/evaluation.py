@@ -191,7 +191,9 @@ def evaluate_run(
     errors = (preds - y_test.numpy()[:, 0]) ** 2  # (R, N)
     mse_r = errors.mean(axis=1)
     exact_model = build_model(exact_config(scfg, width), data.num_features, 1, seed=seed)
-    _load_weights(exact_model, ckpt["model"], run_dir)
+    # the sampled engine's own state (adaptive scores, SPSA counters) has no meaning without shots
+    weights = {k: v for k, v in ckpt["model"].items() if ".sampled_state." not in k}
+    _load_weights(exact_model, weights, run_dir)
     exact_pred = predict(
         exact_model, torch.as_tensor(data.x_test, dtype=next(exact_model.parameters()).dtype)
     )
@@ -242,9 +244,10 @@ def _load_weights(model: Any, state: Mapping[str, Any], run_dir: Path) -> None:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # another architecture: a config edited after training
-        first = str(exc).strip().splitlines()[0]
+        lines = str(exc).strip().splitlines()  # torch's first line is only a header
+        reason = "; ".join(line.strip() for line in lines[1:]) or lines[0]
         raise ValueError(
-            f"{run_dir}: the checkpoint's weights do not fit the model of its config.toml ({first})"
+            f"{run_dir}: the checkpoint's weights do not fit the model of its config.toml ({reason})"
         ) from None
 
 

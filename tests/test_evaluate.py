@@ -138,3 +138,21 @@ def test_an_uncut_ansatz_needs_a_pool_to_set_its_cut(tmp_path, capsys):
     assert main(["evaluate", str(out), "--repeats", "2"]) == 2
     err = capsys.readouterr().err
     assert "needs max_qubits" in err and "give --qpus" in err
+
+
+def test_a_run_trained_with_adaptive_shots_and_spsa_evaluates(tmp_path, capsys):
+    """Such checkpoints also hold the sampled engine's state, which the exact reference has no use for."""
+    text = SAMPLED.replace("shots = 20\n", 'shots = 20\nallocation = "adaptive"\ngradient = "spsa"\n')
+    out = tmp_path / "run"
+    assert main(["train", write_config(tmp_path, text), "--out", str(out), "--quiet"]) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert any(".sampled_state." in k for k in ckpt["model"])
+    ev = evaluate(capsys, out, "--repeats", "2")
+    cfg, data = ckpt["config"], load_dataset(ckpt["config"]["data"])
+    model = build_model({**cfg["model"], "mode": "exact"} | {k: None for k in ("shots", "allocation", "gradient",
+                        "spsa_perturbation")}, data.num_features, 1, seed=0)
+    model.load_state_dict({k: v for k, v in ckpt["model"].items() if ".sampled_state." not in k})
+    model.eval()
+    with torch.no_grad():
+        pred = model(torch.as_tensor(data.x_test, dtype=next(model.parameters()).dtype)).double()
+    assert ev["exact_test_mse"] == pytest.approx(float(((pred - torch.as_tensor(data.y_test)) ** 2).mean()), rel=1e-9)
