@@ -150,6 +150,24 @@ def _std(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
+def _error_fields(rs: Sequence[Any]) -> dict[str, Any]:
+    """The test-error columns shared by model and baseline rows (``rs``: one record per seed)."""
+    mse = [r.test_mse for r in rs]
+    m, lo, hi = _ci(mse)
+    nm, nlo, nhi = _ci([r.test_nrmse for r in rs])
+    return {
+        "seeds": len(rs),
+        "test_mse_mean": m,
+        "test_mse_low": lo,
+        "test_mse_high": hi,
+        "test_mse_std": _std(mse),
+        "test_nrmse_mean": nm,
+        "test_nrmse_low": nlo,
+        "test_nrmse_high": nhi,
+        "train_mse_mean": float(np.mean([r.train_mse for r in rs])),
+    }
+
+
 def _orders_text(records: Sequence[BaselineRecord]) -> str:
     texts = [",".join(f"{k}={v}" for k, v in r.orders.items()) for r in records]
     if not any(texts):
@@ -168,24 +186,13 @@ def baseline_summaries(task: str, records: Sequence[BaselineRecord]) -> list[Mod
     out = []
     for name in names:
         rs = sorted((r for r in records if r.task == task and r.name == name), key=lambda r: r.seed)
-        mse = [r.test_mse for r in rs]
-        m, lo, hi = _ci(mse)
-        nm, nlo, nhi = _ci([r.test_nrmse for r in rs])
         out.append(
             ModelSummary(
                 task=task,
                 label=BASELINE_LABELS.get(name, name),
                 group=BASELINE_GROUP,
                 kind="baseline",
-                seeds=len(rs),
-                test_mse_mean=m,
-                test_mse_low=lo,
-                test_mse_high=hi,
-                test_mse_std=_std(mse),
-                test_nrmse_mean=nm,
-                test_nrmse_low=nlo,
-                test_nrmse_high=nhi,
-                train_mse_mean=float(np.mean([r.train_mse for r in rs])),
+                **_error_fields(rs),
                 orders=_orders_text(rs),
             )
         )
@@ -203,9 +210,6 @@ def model_summary(
 ) -> ModelSummary:
     """The row of one trained model (``rs``: its runs on ``task``, one per seed)."""
     rs = sorted(rs, key=lambda r: r.seed)
-    mse = [r.test_mse for r in rs]
-    m, lo, hi = _ci(mse)
-    nm, nlo, nhi = _ci([r.test_nrmse for r in rs])
     changes = [c for c in (_train_loss_change(r.train_curve) for r in rs) if c is not None]
     quantum = model["kind"] == "qlstm"
     return ModelSummary(
@@ -213,15 +217,7 @@ def model_summary(
         label=label,
         group=group,
         kind=model["kind"],
-        seeds=len(rs),
-        test_mse_mean=m,
-        test_mse_low=lo,
-        test_mse_high=hi,
-        test_mse_std=_std(mse),
-        test_nrmse_mean=nm,
-        test_nrmse_low=nlo,
-        test_nrmse_high=nhi,
-        train_mse_mean=float(np.mean([r.train_mse for r in rs])),
+        **_error_fields(rs),
         n_qubits=int(model["n_qubits"]) if quantum else None,
         qpu_qubits=(max(plan.fragment_widths) if plan else int(model["n_qubits"])) if quantum else None,
         mode=model.get("mode", "exact") if quantum else "classical",
