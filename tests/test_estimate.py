@@ -178,7 +178,10 @@ def test_estimate_equals_the_run_for_the_sampled_options(tmp_path, capsys, name)
     m = json.loads((out / "metrics.json").read_text())
     run, total = m["cut"]["executed"], est["total"]
     assert (total["pubs"], total["circuits"]) == (run["num_pubs"], run["num_circuits"])
-    assert (total["shots"] == run["total_shots"]) == exact_shots
+    if exact_shots:
+        assert total["shots"] == run["total_shots"]
+    else:  # priced at the first step's allocation; the live one moves shots, the total stays near
+        assert total["shots"] == pytest.approx(run["total_shots"], rel=0.25)
     adaptive = "adaptive" in name
     assert est["approximate"] == adaptive and bool(est["approximate_why"]) == adaptive
     if adaptive:
