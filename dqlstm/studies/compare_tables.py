@@ -293,6 +293,11 @@ def _r(v: float) -> str:
     return f"{v:.2f}" if 0.1 <= v < 100 else f"{v:.2g}"
 
 
+def _pair_cells(c: PairedComparison) -> dict[str, Any]:
+    """The cells every paired-comparison table starts with."""
+    return {"label": c.label, "against": c.against, "n": c.n, "ratio": _ratio(c), "rom": _r(c.ratio_of_means)}
+
+
 def _ratio(c: PairedComparison) -> str:
     return f"{_r(c.ratio)} [{_r(c.ratio_low)}, {_r(c.ratio_high)}]"
 
@@ -413,17 +418,7 @@ def render_task(
             f"### {task}: trained models against each other",
             "",
             markdown_table(
-                [
-                    {
-                        "label": c.label,
-                        "against": c.against,
-                        "n": c.n,
-                        "ratio": _ratio(c),
-                        "rom": _r(c.ratio_of_means),
-                        "words": c.words,
-                    }
-                    for c in other
-                ],
+                [{**_pair_cells(c), "words": c.words} for c in other],
                 (
                     ("label", "model"),
                     ("against", "against"),
@@ -451,11 +446,7 @@ def render_task(
             markdown_table(
                 [
                     {
-                        "label": c.label,
-                        "against": c.against,
-                        "n": c.n,
-                        "ratio": _ratio(c),
-                        "rom": _r(c.ratio_of_means),
+                        **_pair_cells(c),
                         "ci90": f"[{_r(c.tost_ci_low)}, {_r(c.tost_ci_high)}]",
                         "p": f"{c.tost_p_lower:.2g} / {c.tost_p_upper:.2g}",
                         "verdict": f"**{c.verdict}**",
