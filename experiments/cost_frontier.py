@@ -40,9 +40,11 @@ from matplotlib.figure import Figure
 from dqlstm.assemble import build_model
 from dqlstm.config import read_toml, resolve_config
 from dqlstm.data.dataset import load_dataset
+from dqlstm.evaluation import exact_config
 from dqlstm.figures import save_figure
 from dqlstm.provenance import provenance
 from dqlstm.runs import write_json
+from dqlstm.stats import bootstrap_ci
 from dqlstm.studies.common import write_csv
 from dqlstm.training.loop import evaluate
 from dqlstm.training.run import run_training
@@ -78,12 +80,7 @@ def exact_test_mse(out: Path) -> float:
     """Test MSE of the weights in ``out/checkpoint.pt`` evaluated by the cut-exact engine (no shots)."""
     state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
     cfg = state["config"]
-    model_cfg = {
-        k: v
-        for k, v in cfg["model"].items()
-        if k not in ("shots", "allocation", "gradient", "spsa_perturbation")
-    }
-    model_cfg["mode"] = "cut-exact"
+    model_cfg = exact_config(cfg, None)  # the same cut, without the sampling settings
     data = load_dataset(cfg["data"])
     model = build_model(model_cfg, input_size=data.x_train.shape[-1], output_size=1, seed=0)
     weights = {k: v for k, v in state["model"].items() if k in model.state_dict()}  # drop sampler state
@@ -93,18 +90,6 @@ def exact_test_mse(out: Path) -> float:
     model.load_state_dict(weights)
     _, _, x_test, y_test = data.tensors(next(model.parameters()).dtype)
     return evaluate(model, x_test, y_test)
-
-
-def bootstrap_mean_ci(
-    values: list[float], level: float = 0.95, draws: int = 10_000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (seeded)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, size=(draws, v.size))].mean(axis=1)
-    return tuple(float(q) for q in np.quantile(means, [(1 - level) / 2, (1 + level) / 2]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         group = list(group)
         mses = [r["test_mse"] for r in group]
-        lo, hi = bootstrap_mean_ci(mses)
+        ci = bootstrap_ci(mses)
+        lo, hi = (ci.low, ci.high) if ci.n > 1 else (math.nan, math.nan)
         summary.append(
             {
                 "arm": arm,
